@@ -68,7 +68,12 @@ int husk_error_prefix(struct husk_error *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s%s", prefix, old);
+	size_t plen = strnlen(prefix, sizeof(err->msg) - 1);
+
+	memcpy(err->msg, prefix, plen);
+	memcpy(err->msg + plen, old,
+	       strnlen(old, sizeof(err->msg) - 1 - plen));
+	err->msg[plen + strnlen(old, sizeof(err->msg) - 1 - plen)] = '\0';
 	return -err->code;
 }
 
