@@ -13,10 +13,13 @@ include mk/flags.mk
 include mk/proto.mk
 include mk/rules.mk
 
-FRAGMENTS := $(wildcard common/build.mk guest-agent/build.mk \
-	host/lib/build.mk host/tools/build.mk initramfs/build.mk \
-	kmod-vsockfwd/build.mk kernel/build.mk tests/unit/build.mk \
-	tests/fuzz/build.mk bench/build.mk)
+# Order matters where one fragment uses another's variables in a rule:
+# libraries before the programs that link them.
+FRAGMENTS := $(wildcard tests/unit/build.mk tests/fuzz/build.mk \
+	common/build.mk guest-agent/runtime/build.mk guest-agent/build.mk \
+	host/lib/vsock/build.mk host/lib/build.mk host/tools/build.mk \
+	initramfs/build.mk kernel/build.mk kmod-vsockfwd/build.mk \
+	tests/agent/build.mk tests/e2e/build.mk bench/build.mk)
 include $(FRAGMENTS)
 
 include mk/tests.mk
