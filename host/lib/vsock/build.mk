@@ -19,3 +19,8 @@ $(VSOCKD_BIN): $(OBJ_OUT)/host/lib/vsock/main.o $(VSOCKD_CORE_LIB) $(COMMON_LIB)
 
 ALL_TARGETS += $(VSOCKD_BIN)
 
+
+UNIT_TESTS += $(UNIT_OUT)/test-vsockd
+UNIT_DEPS_test-vsockd := $(call objs-of,$(VSOCKD_FAKE_SRCS)) $(VSOCKD_CORE_LIB) $(COMMON_LIB)
+# The tests include the engine's private headers.
+$(OBJ_OUT)/tests/unit/test-vsock%.o $(OBJ_OUT)/tests/unit/test-vhost%.o: CPPFLAGS += -Ihost/lib/vsock

@@ -314,7 +314,9 @@ static void conn_guest_data(struct vsockd *d, struct conn *c,
 
 	if (len == 0)
 		return;
-	if ((uint64_t)c->backlog_len + len > c->buf_alloc) {
+	/* The guest may fill what we last advertised, no more; that also
+	 * bounds the backlog, since fwd_cnt_sent <= fwd_cnt. */
+	if ((uint64_t)(uint32_t)(c->rx_cnt - c->fwd_cnt_sent) + len > c->buf_alloc) {
 		vsockd_log(d, VSOCKD_LOG_INFO,
 			   "guest port %u overran its credit on host port %u: reset",
 			   c->guest_port, c->host_port);
