@@ -24,3 +24,6 @@ UNIT_TESTS += $(UNIT_OUT)/test-vsockd
 UNIT_DEPS_test-vsockd := $(call objs-of,$(VSOCKD_FAKE_SRCS)) $(VSOCKD_CORE_LIB) $(COMMON_LIB)
 # The tests include the engine's private headers.
 $(OBJ_OUT)/tests/unit/test-vsock%.o $(OBJ_OUT)/tests/unit/test-vhost%.o: CPPFLAGS += -Ihost/lib/vsock
+UNIT_TESTS += $(UNIT_OUT)/test-vsock-hybrid $(UNIT_OUT)/test-vhost-user
+UNIT_DEPS_test-vsock-hybrid := $(VSOCKD_CORE_LIB) $(COMMON_LIB)
+UNIT_DEPS_test-vhost-user := $(VSOCKD_CORE_LIB) $(COMMON_LIB)
