@@ -27,3 +27,10 @@ $(OBJ_OUT)/tests/unit/test-vsock%.o $(OBJ_OUT)/tests/unit/test-vhost%.o: CPPFLAG
 UNIT_TESTS += $(UNIT_OUT)/test-vsock-hybrid $(UNIT_OUT)/test-vhost-user
 UNIT_DEPS_test-vsock-hybrid := $(VSOCKD_CORE_LIB) $(COMMON_LIB)
 UNIT_DEPS_test-vhost-user := $(VSOCKD_CORE_LIB) $(COMMON_LIB)
+
+FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-vhost-user $(FUZZ_OUT)/fuzz-vsock-tx \
+	$(FUZZ_OUT)/fuzz-vsock-hybrid
+FUZZ_SRCS_fuzz-vhost-user := $(VSOCKD_CORE_SRCS) common/error.c
+FUZZ_SRCS_fuzz-vsock-tx := $(VSOCKD_CORE_SRCS) $(VSOCKD_FAKE_SRCS) common/error.c
+FUZZ_SRCS_fuzz-vsock-hybrid := host/lib/vsock/hybrid.c
+$(FUZZ_OUT)/fuzz-vhost-user $(FUZZ_OUT)/fuzz-vsock-tx $(FUZZ_OUT)/fuzz-vsock-hybrid: CPPFLAGS += -Ihost/lib/vsock
