@@ -837,6 +837,22 @@ static void test_restart_cycles(void **state)
 	}
 }
 
+static void test_connect_before_start(void **state)
+{
+	struct env *e = *state;
+	int fd;
+	char buf[8];
+
+	assert_int_equal(fg_stop(&e->g), 0);
+	fd = host_client(e);
+	assert_int_equal(write(fd, "CONNECT 1024\n", 13), 13);
+	fg_pump(&e->g);
+	/* Refused at once (no 2 s wait) while no driver runs the device. */
+	assert_int_equal(host_read(fd, buf, sizeof(buf)), 0);
+	assert_int_equal(vsockd_conn_count(e->d), 0);
+	close(fd);
+}
+
 static void test_notifications(void **state)
 {
 	struct env *e = *state;
@@ -906,6 +922,7 @@ int main(void)
 		T(test_hostile_INDIRECT),
 		T(test_hostile_RX_TINY),
 		T(test_restart_cycles),
+		T(test_connect_before_start),
 		T(test_notifications),
 		T(test_qemu_gone),
 	};

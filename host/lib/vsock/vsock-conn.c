@@ -489,6 +489,12 @@ static void conn_read_line(struct vsockd *d, struct conn *c)
 		conn_destroy(d, c);
 		return;
 	}
+	if (!vu_dev_ring_running(&d->dev, VU_VSOCK_RX)) {
+		/* No driver yet (still booting): refuse now so the client can retry. */
+		vsockd_log(d, VSOCKD_LOG_DEBUG, "guest port %u: device not started", port);
+		conn_destroy(d, c);
+		return;
+	}
 	conn_set_key(d, c, alloc_host_port(d), port);
 	c->state = CONN_LOCAL_INIT;
 	c->deadline = vsockd_now_ms() + d->cfg.request_timeout_ms;
