@@ -283,7 +283,8 @@ int image_finalise(struct image *img, struct husk_error *err)
 
 	if (add_implicit_parents(img) < 0)
 		return oom(err);
-	qsort(img->v, img->n, sizeof(*img->v), cmp_entry);
+	if (img->n)
+		qsort(img->v, img->n, sizeof(*img->v), cmp_entry);
 	r = drop_duplicates(img, err);
 	if (r >= 0)
 		r = check_parents(img, err);

@@ -133,12 +133,16 @@ static struct moddep_module *find_by_path(struct moddep *md, const char *path)
 {
 	struct moddep_module key = { .path = (char *)path };
 
+	if (!md->n)
+		return NULL;
 	return bsearch(&key, md->mods, md->n, sizeof(key), cmp_module_path);
 }
 
 /* Sort by path, refuse duplicates, turn dependency paths into indices. */
 static int link_modules(struct moddep *md, struct husk_error *err)
 {
+	if (!md->n)
+		return 0;
 	qsort(md->mods, md->n, sizeof(*md->mods), cmp_module_path);
 	for (size_t i = 1; i < md->n; i++)
 		if (strcmp(md->mods[i - 1].path, md->mods[i].path) == 0)
