@@ -12,20 +12,6 @@
 #include "health.pb-c.h"
 #include "test-ttrpc-helpers.h"
 
-/*
- * grpc.Health/Check, CheckRequest{service: "x"}, timeout 1 s, stream 1,
- * encoded by hand from the protobuf wire rules (not by protobuf-c).
- */
-static const uint8_t check_request_wire[] = {
-	0x00, 0x00, 0x00, 0x1f,			/* length 31 */
-	0x00, 0x00, 0x00, 0x01,			/* stream 1 */
-	0x01, 0x00,				/* request, no flags */
-	0x0a, 0x0b, 'g', 'r', 'p', 'c', '.', 'H', 'e', 'a', 'l', 't', 'h',
-	0x12, 0x05, 'C', 'h', 'e', 'c', 'k',
-	0x1a, 0x03, 0x0a, 0x01, 'x',		/* payload: CheckRequest */
-	0x20, 0x80, 0x94, 0xeb, 0xdc, 0x03,	/* timeout_nano 1e9 */
-};
-
 static void test_header_round_trip(void **state)
 {
 	const struct husk_ttrpc_header cases[] = {

@@ -18,6 +18,30 @@
 #include "husk-common/ttrpc.h"
 #include "ttrpc.pb-c.h"
 
+/*
+ * grpc.Health/Check, CheckRequest{service: "x"}, timeout 1 s, stream 1,
+ * encoded by hand from the protobuf wire rules (not by protobuf-c).
+ */
+static const uint8_t check_request_wire[] = {
+	0x00, 0x00, 0x00, 0x1f,			/* length 31 */
+	0x00, 0x00, 0x00, 0x01,			/* stream 1 */
+	0x01, 0x00,				/* request, no flags */
+	0x0a, 0x0b, 'g', 'r', 'p', 'c', '.', 'H', 'e', 'a', 'l', 't', 'h',
+	0x12, 0x05, 'C', 'h', 'e', 'c', 'k',
+	0x1a, 0x03, 0x0a, 0x01, 'x',		/* payload: CheckRequest */
+	0x20, 0x80, 0x94, 0xeb, 0xdc, 0x03,	/* timeout_nano 1e9 */
+};
+
+/* The reply husk's server must give it: status present (code 0, encoded as
+ * an empty submessage), payload HealthCheckResponse{status: SERVING}. */
+static const uint8_t check_response_wire[] = {
+	0x00, 0x00, 0x00, 0x06,			/* length 6 */
+	0x00, 0x00, 0x00, 0x01,			/* stream 1 */
+	0x02, 0x00,				/* response, no flags */
+	0x0a, 0x00,				/* status {} */
+	0x12, 0x02, 0x08, 0x01,			/* payload: status SERVING */
+};
+
 /* A stream socketpair; both ends blocking, close-on-exec. */
 static inline void test_socketpair(int sv[2])
 {
