@@ -844,12 +844,27 @@ HOSTILE_TEST(RX_TINY)
 
 /* ---- device lifecycle ---- */
 
+static unsigned open_fds(void)
+{
+	unsigned n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
 static void test_restart_cycles(void **state)
 {
 	struct env *e = *state;
 	int lfd = host_listen(e, 1234);
+	unsigned fds_before = 0;
 
 	for (unsigned cycle = 0; cycle < 5; cycle++) {
+		/* Every start hands over new fds; the old ones must be closed. */
+		if (cycle == 1)
+			fds_before = open_fds();
+		else if (cycle > 1)
+			assert_int_equal(open_fds(), fds_before);
 		int fd = guest_connect(e, lfd, 5000 + cycle, 1234);
 		char buf[8];
 
