@@ -39,7 +39,17 @@ struct env {
 	struct fake_guest g;
 	int listeners[4];
 	unsigned nlisteners;
+	unsigned info_lines;
 };
+
+static void count_log(void *opaque, enum vsockd_log_level level, const char *msg)
+{
+	struct env *e = opaque;
+
+	e->info_lines += level == VSOCKD_LOG_INFO;
+	if (getenv("VSOCKD_TEST_LOG"))
+		fprintf(stderr, "vsockd: %s\n", msg);
+}
 
 static int setup(void **state)
 {
@@ -56,6 +66,8 @@ static int setup(void **state)
 	snprintf(e->uds, sizeof(e->uds), "%s/vsock", e->dir);
 	cfg.vhost_user_path = e->vu;
 	cfg.uds_path = e->uds;
+	cfg.log = count_log;
+	cfg.log_opaque = e;
 	assert_int_equal(vsockd_new(&cfg, &e->d, NULL), 0);
 	assert_int_equal(fg_open(&e->g, e->d, e->vu, CID), 0);
 	assert_int_equal(fg_start(&e->g, VU_VSOCK_FEATURES), 0);
@@ -690,6 +702,23 @@ static void test_connection_flood(void **state)
 	(void)lfd;
 }
 
+/* Each refused REQUEST logs a line, but a flood cannot flood the log. */
+static void test_log_flood_capped(void **state)
+{
+	struct env *e = *state;
+	struct vsock_hdr h;
+	unsigned before = e->info_lines;
+
+	for (unsigned i = 0; i < 200; i++) {
+		send_op(e, VSOCK_OP_REQUEST, 7000 + i, 4444);
+		while (fg_recv(&e->g, &h, NULL, 0, NULL) == 1)
+			assert_int_equal(h.op, VSOCK_OP_RST);
+		refill_rx(e);
+	}
+	assert_true(e->info_lines - before >= 10);
+	assert_true(e->info_lines - before <= 50);
+}
+
 /* Replies wait for rx buffers; tx stops being consumed before they pile up. */
 static void test_reply_queue_bounded(void **state)
 {
@@ -951,6 +980,7 @@ int main(void)
 		T(test_bad_header_fields),
 		T(test_connection_flood),
 		T(test_reply_queue_bounded),
+		T(test_log_flood_capped),
 		T(test_hostile_AVAIL_JUMP),
 		T(test_hostile_HEAD_RANGE),
 		T(test_hostile_NEXT_RANGE),

@@ -26,12 +26,38 @@
 #define DEFAULT_LINE_MS		5000
 #define MAX_EVENTS		64
 
+/* INFO lines per window before the rest are counted instead of written. */
+#define LOG_BURST		50
+#define LOG_WINDOW_MS		10000
+
+/* Hostile guests must not be able to fill the host's disk through our log. */
+static bool log_allowed(struct vsockd *d)
+{
+	uint64_t now = vsockd_now_ms();
+
+	if (now - d->log_window_start >= LOG_WINDOW_MS) {
+		unsigned suppressed = d->log_suppressed;
+
+		d->log_window_start = now;
+		d->log_lines = 0;
+		d->log_suppressed = 0;
+		if (suppressed)
+			vsockd_log(d, VSOCKD_LOG_INFO, "%u log lines suppressed", suppressed);
+	}
+	if (d->log_lines >= LOG_BURST) {
+		d->log_suppressed++;
+		return false;
+	}
+	d->log_lines++;
+	return true;
+}
+
 void vsockd_log(struct vsockd *d, enum vsockd_log_level level, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
 
-	if (!d->cfg.log)
+	if (!d->cfg.log || (level == VSOCKD_LOG_INFO && !log_allowed(d)))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
