@@ -897,14 +897,42 @@ static void test_restart_cycles(void **state)
 		int fd = guest_connect(e, lfd, 5000 + cycle, 1234);
 		char buf[8];
 
-		/* A stop drops every connection (the guest's sockets are gone). */
+		/* A stop alone keeps connections (it may be a VM pause)... */
 		assert_int_equal(fg_stop(&e->g), 0);
+		assert_int_equal(vsockd_conn_count(e->d), 1);
+		/* ...a new driver session drops them: the guest forgot its sockets. */
+		assert_int_equal(fg_start(&e->g, VU_VSOCK_FEATURES), 0);
 		assert_int_equal(vsockd_conn_count(e->d), 0);
 		assert_int_equal(host_read(fd, buf, sizeof(buf)), 0);
 		close(fd);
-		assert_int_equal(fg_start(&e->g, VU_VSOCK_FEATURES), 0);
 		fg_post_rx(&e->g, 8, 4096);
 	}
+}
+
+/* QEMU stops and resumes the rings around a VM pause: flows survive. */
+static void test_pause_resume(void **state)
+{
+	struct env *e = *state;
+	int lfd = host_listen(e, 1234);
+	int fd = guest_connect(e, lfd, 5000, 1234);
+	struct vsock_hdr h;
+	char buf[16];
+
+	assert_int_equal(fg_stop(&e->g), 0);
+	assert_int_equal(write(fd, "while-paused", 12), 12);
+	fg_pump(&e->g);
+	expect_no_pkt(e);			/* nothing moves while stopped */
+	assert_int_equal(host_read(fd, buf, sizeof(buf)), -1);	/* still open */
+
+	assert_int_equal(fg_resume(&e->g, VU_VSOCK_FEATURES), 0);
+	fg_kick(&e->g, RX);
+	assert_int_equal(vsockd_conn_count(e->d), 1);
+	h = expect_pkt(e, VSOCK_OP_RW, buf, sizeof(buf));
+	assert_int_equal(h.len, 12);
+	assert_memory_equal(buf, "while-paused", 12);
+	send_data(e, 5000, 1234, "back", 4);
+	assert_int_equal(host_read(fd, buf, sizeof(buf)), 4);
+	close(fd);
 }
 
 static void test_connect_before_start(void **state)
@@ -994,6 +1022,7 @@ int main(void)
 		T(test_hostile_INDIRECT),
 		T(test_hostile_RX_TINY),
 		T(test_restart_cycles),
+		T(test_pause_resume),
 		T(test_connect_before_start),
 		T(test_notifications),
 		T(test_qemu_gone),
