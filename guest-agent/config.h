@@ -14,7 +14,8 @@
 #include <husk-common/error.h>
 
 #define AGENT_DEFAULT_VSOCK_PORT 1024
-#define AGENT_DEFAULT_CGROUP_ROOT "/sys/fs/cgroup/husk"
+/* The runtime makes husk/<sandbox>/<container> below this cgroup2 directory. */
+#define AGENT_DEFAULT_CGROUP_ROOT "/sys/fs/cgroup"
 
 enum agent_listen_kind {
 	AGENT_LISTEN_VSOCK,
