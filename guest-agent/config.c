@@ -14,6 +14,7 @@ void agent_config_defaults(struct agent_config *cfg, bool pid1)
 	cfg->listen_kind = AGENT_LISTEN_VSOCK;
 	cfg->vsock_port = AGENT_DEFAULT_VSOCK_PORT;
 	snprintf(cfg->cgroup_root, sizeof(cfg->cgroup_root), "%s", AGENT_DEFAULT_CGROUP_ROOT);
+	snprintf(cfg->copy_root, sizeof(cfg->copy_root), "%s", AGENT_DEFAULT_COPY_ROOT);
 	cfg->log_level = LOG_INFO;
 	cfg->stdio_kernel = true;
 	cfg->pid1 = pid1;
@@ -115,11 +116,20 @@ int agent_config_parse_listen(struct agent_config *cfg, const char *spec,
 			      spec);
 }
 
+static int parse_abs_path(char *dst, size_t size, const char *arg, const char *flag,
+			  struct husk_error *err)
+{
+	if (arg[0] != '/' || strlen(arg) >= size)
+		return husk_error_set(err, EINVAL, "%s: '%s' is not an absolute path", flag, arg);
+	snprintf(dst, size, "%s", arg);
+	return 0;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: husk-agent [--listen unix:PATH|vsock:PORT] [--cgroup-root PATH]\n"
-		"                  [--log-level error|warn|info|debug]\n"
+		"                  [--copy-root DIR] [--log-level error|warn|info|debug]\n"
 		"As PID 1 it reads husk.port=, husk.log=, husk.debug and husk.stdio=\n"
 		"from the kernel command line instead.  See husk-agent(8).\n");
 }
@@ -130,6 +140,7 @@ int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "cgroup-root", required_argument, NULL, 'c' },
+		{ "copy-root", required_argument, NULL, 'C' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -146,11 +157,16 @@ int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
 				return r;
 			break;
 		case 'c':
-			if (optarg[0] != '/' || strlen(optarg) >= sizeof(cfg->cgroup_root))
-				return husk_error_set(err, EINVAL,
-						      "--cgroup-root: '%s' is not an absolute path",
-						      optarg);
-			snprintf(cfg->cgroup_root, sizeof(cfg->cgroup_root), "%s", optarg);
+			r = parse_abs_path(cfg->cgroup_root, sizeof(cfg->cgroup_root), optarg,
+					   "--cgroup-root", err);
+			if (r < 0)
+				return r;
+			break;
+		case 'C':
+			r = parse_abs_path(cfg->copy_root, sizeof(cfg->copy_root), optarg,
+					   "--copy-root", err);
+			if (r < 0)
+				return r;
 			break;
 		case 'L':
 			r = agent_log_level_parse(optarg);

@@ -16,6 +16,8 @@
 #define AGENT_DEFAULT_VSOCK_PORT 1024
 /* The runtime makes husk/<sandbox>/<container> below this cgroup2 directory. */
 #define AGENT_DEFAULT_CGROUP_ROOT "/sys/fs/cgroup"
+/* CopyFile writes only below this directory (Kata confines it to /run/kata-containers). */
+#define AGENT_DEFAULT_COPY_ROOT "/run/husk"
 
 enum agent_listen_kind {
 	AGENT_LISTEN_VSOCK,
@@ -27,6 +29,7 @@ struct agent_config {
 	unsigned int vsock_port;
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char cgroup_root[PATH_MAX];
+	char copy_root[PATH_MAX];
 	int log_level;			/* syslog level */
 	bool stdio_kernel;		/* husk.stdio=kernel: vsockfwd.ko relays stdio */
 	bool pid1;
@@ -43,7 +46,7 @@ int agent_config_parse_listen(struct agent_config *cfg, const char *spec,
 			      struct husk_error *err);
 
 /*
- * Parse argv (--listen, --cgroup-root, --log-level, --help, --version).
+ * Parse argv (--listen, --cgroup-root, --copy-root, --log-level, --help, --version).
  * Returns 1 when the caller should exit 0 (help/version printed to out).
  */
 int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
