@@ -130,6 +130,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: husk-agent [--listen unix:PATH|vsock:PORT] [--cgroup-root PATH]\n"
 		"                  [--copy-root DIR] [--log-level error|warn|info|debug]\n"
+		"                  [--log-target kmsg|stderr]\n"
 		"As PID 1 it reads husk.port=, husk.log=, husk.debug and husk.stdio=\n"
 		"from the kernel command line instead.  See husk-agent(8).\n");
 }
@@ -142,6 +143,7 @@ int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
 		{ "cgroup-root", required_argument, NULL, 'c' },
 		{ "copy-root", required_argument, NULL, 'C' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "log-target", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -174,6 +176,16 @@ int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
 				return husk_error_set(err, EINVAL, "--log-level: unknown level '%s'",
 						      optarg);
 			cfg->log_level = r;
+			break;
+		case 'T':
+			if (strcmp(optarg, "stderr") == 0)
+				cfg->log_stderr = true;
+			else if (strcmp(optarg, "kmsg") == 0)
+				cfg->log_stderr = false;
+			else
+				return husk_error_set(err, EINVAL,
+						      "--log-target: expected kmsg or stderr, got '%s'",
+						      optarg);
 			break;
 		case 'h':
 			usage(stdout);

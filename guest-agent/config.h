@@ -31,6 +31,7 @@ struct agent_config {
 	char cgroup_root[PATH_MAX];
 	char copy_root[PATH_MAX];
 	int log_level;			/* syslog level */
+	bool log_stderr;		/* --log-target stderr: not /dev/kmsg even as PID 1 */
 	bool stdio_kernel;		/* husk.stdio=kernel: vsockfwd.ko relays stdio */
 	bool pid1;
 };
@@ -46,7 +47,8 @@ int agent_config_parse_listen(struct agent_config *cfg, const char *spec,
 			      struct husk_error *err);
 
 /*
- * Parse argv (--listen, --cgroup-root, --copy-root, --log-level, --help, --version).
+ * Parse argv (--listen, --cgroup-root, --copy-root, --log-level, --log-target,
+ * --help, --version).
  * Returns 1 when the caller should exit 0 (help/version printed to out).
  */
 int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,

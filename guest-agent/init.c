@@ -49,7 +49,6 @@ static const struct {
 	{ "/proc/self/fd/0", "/dev/stdin" },
 	{ "/proc/self/fd/1", "/dev/stdout" },
 	{ "/proc/self/fd/2", "/dev/stderr" },
-	{ "pts/ptmx", "/dev/ptmx" },
 };
 
 static int early_mount_one(const struct early_mount *m)
@@ -70,15 +69,22 @@ static int early_mount_one(const struct early_mount *m)
 
 static int dev_link(const char *target, const char *path)
 {
-	struct stat st;
-
-	/* devtmpfs ships a /dev/ptmx node bound to the initial devpts instance. */
-	if (lstat(path, &st) == 0 && !S_ISLNK(st.st_mode) && unlink(path) < 0) {
-		log_error("unlink %s: %m", path);
-		return -errno;
-	}
 	if (symlink(target, path) < 0 && errno != EEXIST) {
 		log_error("symlink %s -> %s: %m", path, target);
+		return -errno;
+	}
+	return 0;
+}
+
+/*
+ * devtmpfs's /dev/ptmx belongs to the initial devpts instance; bind the new
+ * instance's ptmx over it.  A bind mount (not unlink + symlink) because
+ * devtmpfs is one superblock shared with every other mount of it.
+ */
+static int dev_ptmx(void)
+{
+	if (mount("/dev/pts/ptmx", "/dev/ptmx", NULL, MS_BIND, NULL) < 0) {
+		log_error("bind /dev/pts/ptmx on /dev/ptmx: %m");
 		return -errno;
 	}
 	return 0;
@@ -94,6 +100,8 @@ int agent_init_mounts(void)
 	for (size_t i = 0; i < ARRAY_SIZE(dev_links); i++)
 		if (dev_link(dev_links[i].target, dev_links[i].path) < 0)
 			failed++;
+	if (dev_ptmx() < 0)
+		failed++;
 	return failed;
 }
 

@@ -16,6 +16,11 @@ static int log_max = LOG_INFO;
 void agent_log_open(bool to_kmsg, int max_level)
 {
 	log_max = max_level;
+	if (log_kmsg) {
+		close(log_fd);
+		log_fd = STDERR_FILENO;
+		log_kmsg = false;
+	}
 	if (!to_kmsg)
 		return;
 	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC | O_NOCTTY);

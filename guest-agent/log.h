@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <syslog.h>
 
+/* May be called again to switch sinks (flags are parsed after PID-1 setup). */
 void agent_log_open(bool to_kmsg, int max_level);
 void agent_log_set_level(int max_level);
 void agent_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 			agent_shutdown(true, 1);
 		return r < 0 ? 2 : 0;
 	}
-	agent_log_set_level(agent.cfg.log_level);
+	agent_log_open(pid1 && !agent.cfg.log_stderr, agent.cfg.log_level);
 
 	r = agent_start(&agent, &err);
 	if (r < 0) {

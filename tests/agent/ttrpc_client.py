@@ -128,6 +128,14 @@ class Client:
             length = len(body)
         self.sock.sendall(HEADER.pack(length, stream_id, ftype, flags) + body)
 
+    def raw_call(self, stream_id, body, resp_cls, length=None):
+        """Send a hand-made request frame and return its Pending."""
+        call = Pending(self, stream_id, resp_cls)
+        with self.lock:
+            self.pending[stream_id] = call
+            self.send_raw(stream_id, TYPE_REQUEST, body, length=length)
+        return call
+
     def _alloc_id(self):
         sid = self.next_id
         self.next_id += 2
