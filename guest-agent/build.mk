@@ -21,3 +21,4 @@ AGENT_TEST_PREREQS += $(AGENT_BIN)
 else
 ALL_TARGETS += $(AGENT_OBJS)
 endif
+INSTALL_MANS += docs/man/husk-agent.8
