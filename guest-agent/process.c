@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include <errno.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -213,31 +214,62 @@ static void stream_submit(struct agent_stream *s, struct husk_ttrpc_call *call, 
 {
 	struct husk_error err = {};
 	struct parked p = { .call = call, .len = len, .data = data };
+	uint32_t mask = s->which == RUNTIME_STDIN ? EPOLLOUT : EPOLLIN;
 
 	s->touched = true;
 	/* Calls are answered in arrival order: a new one waits behind parked ones. */
 	if (!s->parked && stream_try(s, &p))
 		return;
 	park(&s->tail, call, len, data);
-	if (s->src)
+	if (s->src) {
+		/* It may be a hang-up watch with an empty mask. */
+		(void)loop_modify(s->ap->agent->loop, s->src, mask);
 		return;
-	if (loop_add(s->ap->agent->loop, s->fd, s->which == RUNTIME_STDIN ? EPOLLOUT : EPOLLIN,
-		     on_stream, s, &s->src, &err) < 0) {
+	}
+	if (loop_add(s->ap->agent->loop, s->fd, mask, on_stream, s, &s->src, &err) < 0) {
 		log_error("exec %s: %s", s->ap->proc->exec_id, err.msg);
 		stream_release(s);
 	}
 }
 
-/* Nothing left for a reader: EOF seen, never read, or drained with no read parked. */
-static bool stream_settled(const struct agent_stream *s)
+/* Every writer has gone and no byte is left unread. */
+static bool stream_drained(const struct agent_stream *s)
 {
+	struct pollfd p = { .fd = s->fd, .events = POLLIN };
 	int avail = 0;
 
-	if (s->fd < 0 || s->eof || !s->touched)
-		return true;
-	if (s->parked)
+	if (poll(&p, 1, 0) < 0 || !(p.revents & POLLHUP))
 		return false;
 	return ioctl(s->fd, FIONREAD, &avail) == 0 && avail == 0;
+}
+
+/*
+ * A stream a client reads holds WaitProcess back until nothing is left for
+ * that client: the exit status must not overtake the last bytes.  A stream
+ * nobody reads never holds it back.
+ */
+static bool stream_settled(const struct agent_stream *s)
+{
+	if (s->fd < 0 || s->eof || !s->touched)
+		return true;
+	return !s->parked && stream_drained(s);
+}
+
+/*
+ * An exited process whose stream is still open (a background child holds
+ * the pipe) is re-checked when that pipe hangs up: epoll always reports
+ * EPOLLHUP, so an empty mask watches for exactly that.
+ */
+static void stream_watch_hangup(struct agent_stream *s)
+{
+	struct pollfd p = { .fd = s->fd };
+	struct husk_error err = {};
+
+	/* Already hung up: only unread bytes are left, and reads re-check. */
+	if (s->src || s->fd < 0 || (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP)))
+		return;
+	if (loop_add(s->ap->agent->loop, s->fd, 0, on_stream, s, &s->src, &err) < 0)
+		log_warn("exec %s: %s", s->ap->proc->exec_id, err.msg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -307,10 +339,19 @@ static void process_try_finish(struct agent_process *ap)
 {
 	struct runtime_process *proc = ap->proc;
 
+	bool settled = true;
+
 	if (!proc->exited || !ap->waits)
 		return;
-	if (!stream_settled(&ap->streams[RUNTIME_STDOUT]) ||
-	    !stream_settled(&ap->streams[RUNTIME_STDERR]))
+	for (int i = RUNTIME_STDOUT; i <= RUNTIME_STDERR; i++) {
+		struct agent_stream *s = &ap->streams[i];
+
+		if (!stream_settled(s)) {
+			settled = false;
+			stream_watch_hangup(s);
+		}
+	}
+	if (!settled)
 		return;
 	process_answer_waits(ap);
 	process_release(ap);

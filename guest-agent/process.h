@@ -6,9 +6,9 @@
  * the call is parked here and answered from the loop later.
  *
  * Exit ordering: WaitProcess is answered only once the process exited and
- * every stream a client is reading has nothing left for it (EOF, or no
- * unread bytes and no read pending), so no output is lost to the forget
- * that follows (later calls for that process answer NOT_FOUND, as Kata's).
+ * every stream a client has started reading reached its end for that
+ * client, so no output is lost to the forget that follows (later calls for
+ * that process answer NOT_FOUND, as Kata's).
  */
 #ifndef HUSK_AGENT_PROCESS_H
 #define HUSK_AGENT_PROCESS_H

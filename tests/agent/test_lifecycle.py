@@ -173,9 +173,36 @@ def test_concurrent_calls_on_one_connection(sandbox, pb):
     c.call("WriteStdin", pb.agent.WriteStreamRequest(container_id=cid, exec_id=cid,
                                                       data=b"ping\n"))
     assert read.result().data == b"got ping\n"
-    # WaitProcess answers only once stdout reached EOF for the reader.
-    assert sandbox.read_all(cid, cid) == b""
+    # Everything was read: WaitProcess answers, then the process is forgotten.
     assert wait.result().status == 7
+    with pytest.raises(RpcError) as e:
+        sandbox.read_all(cid, cid)
+    assert e.value.code == NOT_FOUND
+    sandbox.remove(cid)
+
+
+def test_wait_holds_until_output_is_read(sandbox, pb):
+    """Exit ordering: unread output of a stream being read holds WaitProcess back."""
+    cid = sandbox.create(["sh", "-c", "echo one; sleep 0.3; echo two; echo three"])
+    sandbox.start(cid)
+    c = sandbox.c
+    rd = pb.agent.ReadStreamRequest(container_id=cid, exec_id=cid, len=4)
+    assert c.call("ReadStdout", rd).data == b"one\n"
+    wait = c.start("WaitProcess", pb.agent.WaitProcessRequest(container_id=cid, exec_id=cid))
+    time.sleep(0.8)
+    assert not wait.done()
+    rest = b""
+    while not wait.done():
+        try:
+            data = c.call("ReadStdout", rd).data
+        except RpcError as e:
+            assert e.code == NOT_FOUND   # forgotten once WaitProcess answered
+            break
+        if not data:
+            break
+        rest += data
+    assert rest == b"two\nthree\n"
+    assert wait.result().status == 0
     sandbox.remove(cid)
 
 
@@ -212,15 +239,16 @@ def test_signal_errors(sandbox, pb):
 
 
 def test_terminal_process_and_resize(sandbox, pb):
-    cid = sandbox.create(["sh", "-c", "sleep 0.5; stty size; tty"], terminal=True)
+    cid = sandbox.create(["sh", "-c", "sleep 0.5; stty size; [ -t 0 ] && [ -t 1 ] && echo tty"],
+                         terminal=True)
     sandbox.start(cid)
     sandbox.c.call("TtyWinResize", pb.agent.TtyWinResizeRequest(
         container_id=cid, exec_id=cid, row=33, column=77))
     out = sandbox.read_all(cid, cid)
-    assert sandbox.wait(cid, cid) == 0
+    assert sandbox.wait(cid, cid) == 0, out
     lines = out.replace(b"\r", b"").decode().split("\n")
     assert lines[0] == "33 77"
-    assert lines[1].startswith("/dev/pts/")
+    assert lines[1] == "tty"
     sandbox.remove(cid)
 
 
