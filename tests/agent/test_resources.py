@@ -19,24 +19,35 @@ def read(path):
         return f.read()
 
 
+def wait_events(cg, word, timeout=2.0):
+    """cgroup.freeze completes asynchronously; cgroup.events reports when."""
+    deadline = time.time() + timeout
+    while word not in read(os.path.join(cg, "cgroup.events")):
+        assert time.time() < deadline, f"{cg}: never {word}"
+        time.sleep(0.02)
+
+
 def test_pause_resume(shared_agent, sandbox, pb):
     cid = sandbox.create(["sh", "-c", "while :; do echo tick; sleep 0.05; done"])
     sandbox.start(cid)
     cg = container_cgroup(shared_agent, cid)
+    rd = pb.agent.ReadStreamRequest(container_id=cid, exec_id=cid, len=65536)
+    assert b"tick" in sandbox.c.call("ReadStdout", rd).data
     req = pb.agent.PauseContainerRequest(container_id=cid)
     sandbox.c.call("PauseContainer", req)
-    assert "frozen 1" in read(os.path.join(cg, "cgroup.events"))
+    wait_events(cg, "frozen 1")
     with pytest.raises(RpcError) as e:
         sandbox.c.call("PauseContainer", req)
     assert e.value.code == FAILED_PRECONDITION
-    # Drain what was written before the freeze; nothing more comes while frozen.
-    rd = pb.agent.ReadStreamRequest(container_id=cid, exec_id=cid, len=65536)
-    sandbox.c.call("ReadStdout", rd)
-    pending = sandbox.c.start("ReadStdout", rd)
-    time.sleep(0.4)
+    # Drain what was written before the freeze; then nothing comes while frozen.
+    for _ in range(5):
+        pending = sandbox.c.start("ReadStdout", rd)
+        time.sleep(0.3)
+        if not pending.done():
+            break
     assert not pending.done()
     sandbox.c.call("ResumeContainer", pb.agent.ResumeContainerRequest(container_id=cid))
-    assert "frozen 0" in read(os.path.join(cg, "cgroup.events"))
+    wait_events(cg, "frozen 0")
     assert b"tick" in pending.result().data
     sandbox.remove(cid)
 
