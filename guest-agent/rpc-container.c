@@ -148,8 +148,9 @@ RPC_HANDLER(remove_container)
 {
 	const Grpc__RemoveContainerRequest *req = (const void *)msg;
 	struct agent *agent = userdata;
-	struct runtime_container *ctr = rpc_container(agent, call, req->container_id);
+	/* Read before any lookup: a failed lookup answers, which frees req. */
 	unsigned int timeout = req->timeout ? req->timeout : REMOVE_DEFAULT_TIMEOUT_SEC;
+	struct runtime_container *ctr = rpc_container(agent, call, req->container_id);
 	struct husk_error err = {};
 	int r;
 

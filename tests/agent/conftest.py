@@ -192,7 +192,11 @@ class Agent:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         remove_cgroup_tree(self.cgroup)
+        log = self.read_log()
         self.log.close()
+        # SANITIZE=1 builds report into the log; any report fails the test.
+        for marker in ("Sanitizer", "runtime error:"):
+            assert marker not in log, f"husk-agent log has a {marker} report:\n{log}"
 
 
 @pytest.fixture
