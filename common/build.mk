@@ -11,3 +11,10 @@ $(COMMON_LIB): $(COMMON_OBJS)
 	$(AR) rcs $@ $^
 
 ALL_TARGETS += $(COMMON_LIB)
+
+# Unit tests of the ttRPC library (tests/unit/test-ttrpc-*.c).
+TTRPC_UNIT_TESTS := test-ttrpc-frame test-ttrpc-server test-ttrpc-client
+UNIT_TESTS += $(TTRPC_UNIT_TESTS:%=$(UNIT_OUT)/%)
+$(foreach t,$(TTRPC_UNIT_TESTS),\
+	$(eval UNIT_DEPS_$(t) := $$(COMMON_LIB) $$(PROTO_LIB))\
+	$(eval UNIT_LIBS_$(t) = $$(PROTOBUF_C_LIBS) -lpthread))

@@ -60,9 +60,12 @@ void process_config_free(struct process_config *pc);
 struct runtime_process;
 
 /*
- * Called from runtime_child_exited() once a container process's exit status
- * is known (proc->exited is true).  For a container's init process the
- * container is RUNTIME_STOPPED by then.
+ * Called once a container process's exit status is known (proc->exited is
+ * true): from runtime_child_exited(), and from runtime_container_remove()
+ * for processes it killed that the loop had not reaped yet (the runtime
+ * reaps those itself, by pid).  For a container's init process the
+ * container is RUNTIME_STOPPED by then.  After runtime_container_remove()
+ * returns, its processes are freed: drop every pointer to them.
  */
 typedef void (*runtime_exit_cb)(void *userdata, struct runtime_container *ctr,
 				struct runtime_process *proc);
@@ -92,7 +95,9 @@ void runtime_free(struct runtime *rt);
  * The agent-side ends of a process's stdio, O_CLOEXEC|O_NONBLOCK, -1 when
  * absent.  With a terminal, `in` and `out` are two separate descriptors of
  * the pty master (so either can be closed alone), `err` is -1, and
- * `pty_master` is a third one kept for window-size changes.
+ * `pty_master` is a third one kept for window-size changes.  The pty comes
+ * from the container's own devpts (the process sees /dev/pts/N), so for an
+ * init process the fds are there once runtime_container_create() returns.
  *
  * The runtime owns these fds until a caller takes one with
  * runtime_process_take_fd() (e.g. to hand it to a forwarder: the
