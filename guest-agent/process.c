@@ -202,8 +202,16 @@ static void on_stream(struct agent_loop *loop, struct loop_source *src, uint32_t
 	struct agent_stream *s = data;
 	struct agent_process *ap = s->ap;
 
-	while (s->parked && stream_try(s, s->parked))
+	while (s->parked) {
+		struct parked *p = s->parked;
+
+		/* A client that went away must not consume bytes meant for the next one. */
+		if (!husk_ttrpc_call_connected(p->call))
+			husk_ttrpc_call_drop(p->call);
+		else if (!stream_try(s, p))
+			break;
 		free(unpark(s));
+	}
 	if (!s->parked)
 		stream_stop_watch(s);
 	process_try_finish(ap);
@@ -324,21 +332,29 @@ static void process_release(struct agent_process *ap)
 	free(ap);
 }
 
-static void process_answer_waits(struct agent_process *ap)
+/* Returns how many connected clients got the status. */
+static int process_answer_waits(struct agent_process *ap)
 {
+	int delivered = 0;
+
 	while (ap->waits) {
 		struct parked *p = ap->waits;
 
 		ap->waits = p->next;
-		reply_wait(p->call, ap->proc->exit_code);
+		if (husk_ttrpc_call_connected(p->call)) {
+			reply_wait(p->call, ap->proc->exit_code);
+			delivered++;
+		} else {
+			husk_ttrpc_call_drop(p->call);
+		}
 		free(p);
 	}
+	return delivered;
 }
 
 static void process_try_finish(struct agent_process *ap)
 {
 	struct runtime_process *proc = ap->proc;
-
 	bool settled = true;
 
 	if (!proc->exited || !ap->waits)
@@ -353,7 +369,9 @@ static void process_try_finish(struct agent_process *ap)
 	}
 	if (!settled)
 		return;
-	process_answer_waits(ap);
+	/* Only a status somebody received lets the process be forgotten. */
+	if (process_answer_waits(ap) == 0)
+		return;
 	process_release(ap);
 	runtime_process_forget(proc);
 }

@@ -315,3 +315,44 @@ def test_failed_create_leaves_nothing(shared_agent, sandbox, pb):
     with pytest.raises(RpcError):
         sandbox.start(cid)
     sandbox.remove(cid)
+
+
+def test_parked_calls_of_a_closed_connection_lose_nothing(shared_agent, sandbox, pb):
+    """A read or wait parked by a client that went away neither eats output nor the status."""
+    cid = sandbox.create(["sh", "-c", "read x; echo late-$x"])
+    sandbox.start(cid)
+    gone = shared_agent.client()
+    gone.start("ReadStdout", pb.agent.ReadStreamRequest(container_id=cid, exec_id=cid, len=100))
+    gone.start("WaitProcess", pb.agent.WaitProcessRequest(container_id=cid, exec_id=cid))
+    time.sleep(0.1)
+    gone.close()
+    time.sleep(0.1)
+    sandbox.c.call("WriteStdin", pb.agent.WriteStreamRequest(container_id=cid, exec_id=cid,
+                                                              data=b"bytes\n"))
+    assert sandbox.collect(cid, cid) == (0, b"late-bytes\n", b"")
+    sandbox.remove(cid)
+
+
+def test_masked_and_readonly_paths(sandbox):
+    status, out, _ = sandbox.run(
+        ["sh", "-c", "cat /proc/kcore 2>/dev/null | wc -c; "
+                     "echo 1 > /proc/sys/kernel/domainname 2>/dev/null; echo $?"],
+        masked=["/proc/kcore"], readonly_paths=["/proc/sys"])
+    assert status == 0
+    assert out.decode().split() == ["0", "1"]
+
+
+def test_sysctl(sandbox):
+    status, out, _ = sandbox.run(["cat", "/proc/sys/kernel/shmmni"],
+                                 sysctl={"kernel.shmmni": "1234"})
+    assert (status, out) == (0, b"1234\n")
+
+
+def test_terminal_has_no_stderr_stream(sandbox, pb):
+    cid = sandbox.create(["sleep", "100"], terminal=True)
+    sandbox.start(cid)
+    with pytest.raises(RpcError) as e:
+        sandbox.c.call("ReadStderr", pb.agent.ReadStreamRequest(container_id=cid, exec_id=cid,
+                                                                 len=10))
+    assert e.value.code == FAILED_PRECONDITION
+    sandbox.remove(cid)
