@@ -356,3 +356,11 @@ def test_terminal_has_no_stderr_stream(sandbox, pb):
                                                                  len=10))
     assert e.value.code == FAILED_PRECONDITION
     sandbox.remove(cid)
+
+
+def test_remove_created_container(shared_agent, sandbox):
+    cid = sandbox.create(["sleep", "100"])
+    cg = os.path.join(shared_agent.cgroup, "husk", "sb-test", cid)
+    assert os.path.isdir(cg)
+    sandbox.remove(cid)
+    assert not os.path.exists(cg)
