@@ -33,6 +33,7 @@ struct agent {
 	struct husk_ttrpc_server *srv;
 
 	int listen_fd;
+	int spare_fd;				/* given up to refuse a client at EMFILE */
 	struct loop_source *listen_src;
 	int signal_fd;
 	struct loop_source *signal_src;

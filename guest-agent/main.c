@@ -96,7 +96,7 @@ static void agent_stop(struct agent *agent)
 
 int main(int argc, char **argv)
 {
-	struct agent agent = { .listen_fd = -1, .signal_fd = -1 };
+	struct agent agent = { .listen_fd = -1, .spare_fd = -1, .signal_fd = -1 };
 	struct husk_error err = {};
 	bool pid1 = getpid() == 1;
 	int r;
