@@ -19,6 +19,7 @@
 struct agent_conn;
 struct agent_process;
 struct agent_oom;
+struct log_reader;
 
 struct agent_sandbox {
 	bool created;
@@ -37,6 +38,9 @@ struct agent {
 	struct loop_source *listen_src;
 	int signal_fd;
 	struct loop_source *signal_src;
+	int log_listen_fd;
+	struct loop_source *log_listen_src;
+	struct log_reader *log_readers;
 
 	struct agent_conn *conns;		/* open ttRPC connections */
 	struct agent_process *procs;		/* processes the server tracks */

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "init.h"
 #include "log.h"
+#include "logstream.h"
 #include "oom.h"
 #include "process.h"
 
@@ -74,6 +75,12 @@ static int agent_start(struct agent *agent, struct husk_error *err)
 	r = agent_oom_start(agent, err);
 	if (r < 0)
 		return r;
+	/* No log stream is no reason to stop serving. */
+	r = agent_logstream_start(agent, err);
+	if (r < 0) {
+		log_warn("log stream: %s", err->msg);
+		husk_error_clear(err);
+	}
 	return agent_server_start(agent, err);
 }
 
@@ -83,6 +90,8 @@ static void agent_stop(struct agent *agent)
 		agent_server_flush(agent, SHUTDOWN_FLUSH_MS);
 	agent_process_untrack_all(agent);
 	agent_oom_stop(agent);
+	if (agent->loop)
+		agent_logstream_stop(agent);
 	if (agent->srv)
 		agent_server_stop(agent);
 	runtime_free(agent->rt);
@@ -96,9 +105,12 @@ static void agent_stop(struct agent *agent)
 
 int main(int argc, char **argv)
 {
-	struct agent agent = { .listen_fd = -1, .spare_fd = -1, .signal_fd = -1 };
+	struct agent agent = {
+		.listen_fd = -1, .spare_fd = -1, .signal_fd = -1, .log_listen_fd = -1,
+	};
 	struct husk_error err = {};
 	bool pid1 = getpid() == 1;
+	char where[128];
 	int r;
 
 	agent_config_defaults(&agent.cfg, pid1);
@@ -122,10 +134,8 @@ int main(int argc, char **argv)
 		agent_stop(&agent);
 		agent_shutdown(pid1, 1);
 	}
-	if (agent.cfg.listen_kind == AGENT_LISTEN_UNIX)
-		log_info("husk-agent %s serving on unix:%s", HUSK_VERSION, agent.cfg.unix_path);
-	else
-		log_info("husk-agent %s serving on vsock:%u", HUSK_VERSION, agent.cfg.vsock_port);
+	log_info("husk-agent %s serving on %s", HUSK_VERSION,
+		 agent_endpoint_text(&agent.cfg.listen, where, sizeof(where)));
 
 	r = loop_run(agent.loop);
 	if (r < 0)

@@ -155,7 +155,7 @@ int agent_server_start(struct agent *agent, struct husk_error *err)
 	agent->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (agent->spare_fd < 0)
 		return husk_error_seterrno(err, errno, "open /dev/null");
-	agent->listen_fd = agent_listen_open(&agent->cfg, err);
+	agent->listen_fd = agent_listen_open(&agent->cfg.listen, err);
 	if (agent->listen_fd < 0)
 		return agent->listen_fd;
 	return loop_add(agent->loop, agent->listen_fd, EPOLLIN, on_listen, agent,

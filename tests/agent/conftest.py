@@ -114,7 +114,7 @@ def rootfs():
 class Agent:
     """One husk-agent process and the resources it was given."""
 
-    def __init__(self, pb, binary, workdir, pid1=False):
+    def __init__(self, pb, binary, workdir, pid1=False, extra_args=()):
         self.pb = pb
         self.workdir = str(workdir)
         self.sock = os.path.join(self.workdir, "agent.sock")
@@ -128,7 +128,7 @@ class Agent:
         self.clients = []
         args = [binary, "--listen", f"unix:{self.sock}", "--copy-root", self.copy_root,
                 "--log-target", "stderr",
-                "--log-level", "debug"]
+                "--log-level", "debug", *extra_args]
         if pid1:
             # PID 1 of a new pid namespace, in a cgroup namespace rooted at our
             # cgroup, so its early mounts and controllers touch only that.
@@ -203,8 +203,9 @@ class Agent:
 def agent_factory(pb, agent_bin, rootfs, tmp_path):
     agents = []
 
-    def start(pid1=False):
-        a = Agent(pb, agent_bin, tmp_path / f"agent{len(agents)}", pid1=pid1)
+    def start(pid1=False, extra_args=()):
+        a = Agent(pb, agent_bin, tmp_path / f"agent{len(agents)}", pid1=pid1,
+                  extra_args=extra_args)
         agents.append(a)
         return a
 

@@ -177,3 +177,36 @@ def test_unimplemented_guest_rpcs(shared_agent, pb, method, req):
         shared_agent.client().call(method, getattr(pb.agent, req)())
     assert e.value.code == UNIMPLEMENTED
     assert method in e.value.message
+
+
+def read_until(sock, needle, timeout=5):
+    sock.settimeout(timeout)
+    buf = b""
+    while needle not in buf:
+        chunk = sock.recv(4096)
+        assert chunk, f"log stream closed before {needle!r}; got {buf!r}"
+        buf += chunk
+    return buf
+
+
+def test_log_stream(agent_factory, pb, tmp_path):
+    import socket
+    path = str(tmp_path / "log.sock")
+    a = agent_factory(extra_args=["--log-listen", f"unix:{path}"])
+    first, second = socket.socket(socket.AF_UNIX), socket.socket(socket.AF_UNIX)
+    first.connect(path)
+    second.connect(path)
+    time.sleep(0.1)
+    c = a.client()
+    c.call("CreateSandbox", pb.agent.CreateSandboxRequest(sandbox_id="logged"))
+    for s in (first, second):
+        text = read_until(s, b"sandbox logged created")
+        assert b"husk-agent: " in text and b"<" not in text.split(b"\n")[0][:1]
+    # A reader that goes away is dropped; the others keep receiving.
+    first.close()
+    with pytest.raises(RpcError):
+        c.call("CreateSandbox", pb.agent.CreateSandboxRequest(sandbox_id="again"))
+    c.call("DestroySandbox", pb.agent.DestroySandboxRequest())
+    read_until(second, b"DestroySandbox")
+    assert a.proc.wait(10) == 0
+    second.close()
