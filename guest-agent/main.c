@@ -113,11 +113,12 @@ int main(int argc, char **argv)
 	char where[128];
 	int r;
 
+	/*
+	 * Flags are read twice: first to choose the log sink and reject a bad
+	 * command line before anything happens, then again after the kernel
+	 * command line, so that they win over it (a PID 1 tested on a host).
+	 */
 	agent_config_defaults(&agent.cfg, pid1);
-	agent_log_open(pid1, agent.cfg.log_level);
-	if (pid1)
-		pid1_setup(&agent.cfg);
-	/* Flags win over the kernel command line, so the guest's PID 1 can be tested on a host. */
 	r = agent_config_parse_args(&agent.cfg, argc, argv, &err);
 	if (r != 0) {
 		if (r < 0)
@@ -127,6 +128,11 @@ int main(int argc, char **argv)
 		return r < 0 ? 2 : 0;
 	}
 	agent_log_open(pid1 && !agent.cfg.log_stderr, agent.cfg.log_level);
+	if (pid1) {
+		pid1_setup(&agent.cfg);
+		(void)agent_config_parse_args(&agent.cfg, argc, argv, NULL);
+		agent_log_set_level(agent.cfg.log_level);
+	}
 
 	r = agent_start(&agent, &err);
 	if (r < 0) {

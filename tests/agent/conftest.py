@@ -114,7 +114,7 @@ def rootfs():
 class Agent:
     """One husk-agent process and the resources it was given."""
 
-    def __init__(self, pb, binary, workdir, pid1=False, extra_args=()):
+    def __init__(self, pb, binary, workdir, pid1=False, extra_args=(), pid1_setup=""):
         self.pb = pb
         self.workdir = str(workdir)
         self.sock = os.path.join(self.workdir, "agent.sock")
@@ -134,9 +134,10 @@ class Agent:
             # cgroup, so its early mounts and controllers touch only that.
             leaf = os.path.join(self.cgroup, "agent")
             os.mkdir(leaf)
-            cmd = ["sh", "-c", f'echo $$ > "{leaf}/cgroup.procs" && exec "$@"', "sh",
-                   "unshare", "-m", "--propagation", "private", "-p", "-f", "-C",
-                   "--kill-child"] + args
+            # pid1_setup runs first in the agent's (private) mount namespace.
+            cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                   f'echo $$ > "{leaf}/cgroup.procs" && {pid1_setup} '
+                   'exec unshare -p -f -C --kill-child "$@"', "sh"] + args
         else:
             cmd = ["unshare", "-m", "--propagation", "private"] + args + \
                 ["--cgroup-root", self.cgroup]
@@ -203,9 +204,9 @@ class Agent:
 def agent_factory(pb, agent_bin, rootfs, tmp_path):
     agents = []
 
-    def start(pid1=False, extra_args=()):
+    def start(pid1=False, extra_args=(), pid1_setup=""):
         a = Agent(pb, agent_bin, tmp_path / f"agent{len(agents)}", pid1=pid1,
-                  extra_args=extra_args)
+                  extra_args=extra_args, pid1_setup=pid1_setup)
         agents.append(a)
         return a
 
