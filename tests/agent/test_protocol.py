@@ -171,3 +171,31 @@ def test_out_of_fds_refuses_without_spinning(agent_factory, pb):
         subprocess.run(["prlimit", f"--pid={agent.pid}", "--nofile=1024:"], check=True)
     assert check(agent.client(), pb)
     assert "connection refused" in agent.read_log()
+
+
+def test_client_that_never_reads_does_not_stall_others(shared_agent, pb):
+    import time
+    req = pb.ttrpc.Request(service="grpc.Health", method="Version",
+                           payload=pb.health.CheckRequest().SerializeToString()).SerializeToString()
+    hog = socket.socket(socket.AF_UNIX)
+    hog.connect(shared_agent.sock)
+    hog.setblocking(False)
+    sent, sid = 0, 1
+    deadline = time.time() + 5
+    # Pipeline requests and never read a reply, until the agent stops taking them.
+    while time.time() < deadline:
+        frame = struct.pack(">IIBB", len(req), sid, 1, 0) + req
+        try:
+            n = hog.send(frame)
+        except BlockingIOError:
+            break
+        if n < len(frame):
+            break
+        sent += 1
+        sid += 2
+    assert sent > 1000
+    t0 = time.time()
+    assert check(shared_agent.client(), pb)
+    assert time.time() - t0 < 2
+    hog.close()
+    assert check(shared_agent.client(), pb)
