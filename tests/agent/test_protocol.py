@@ -193,7 +193,7 @@ def test_client_that_never_reads_does_not_stall_others(shared_agent, pb):
             break
         sent += 1
         sid += 2
-    assert sent > 1000
+    assert sent > 200
     t0 = time.time()
     assert check(shared_agent.client(), pb)
     assert time.time() - t0 < 2
