@@ -33,7 +33,8 @@ void agent_reap_children(struct agent *agent)
 
 		if (pid <= 0)
 			break;
-		if (!runtime_child_exited(agent->rt, pid, status))
+		/* After runtime_free() (shutdown) every child is just reaped. */
+		if (!agent->rt || !runtime_child_exited(agent->rt, pid, status))
 			log_debug("reaped pid %d (status 0x%x)", pid, status);
 	}
 }

@@ -210,3 +210,26 @@ def test_log_stream(agent_factory, pb, tmp_path):
     read_until(second, b"DestroySandbox")
     assert a.proc.wait(10) == 0
     second.close()
+
+
+def test_destroy_sandbox_with_running_containers(agent_factory, pb, rootfs):
+    from helpers import Sandbox
+    a = agent_factory()
+    c = a.client()
+    c.call("CreateSandbox", pb.agent.CreateSandboxRequest(sandbox_id="busy"))
+    sb = Sandbox(a, c, pb, rootfs)
+    pids = []
+    for i in range(3):
+        cid = sb.create(["sleep", "100"])
+        sb.start(cid)
+        sb.exec(cid, ["sleep", "100"])
+        with open(os.path.join(a.cgroup, "husk", "busy", cid, "cgroup.procs")) as f:
+            pids += [int(p) for p in f.read().split()]
+    waiter = c.start("WaitProcess", pb.agent.WaitProcessRequest(container_id=cid, exec_id=cid))
+    c.call("DestroySandbox", pb.agent.DestroySandboxRequest())
+    assert a.proc.wait(10) == 0
+    with pytest.raises(ConnectionError):
+        waiter.result(5)
+    for p in pids:
+        assert not os.path.exists(f"/proc/{p}")
+    assert not os.path.exists(os.path.join(a.cgroup, "husk", "busy"))
