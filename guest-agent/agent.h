@@ -65,5 +65,7 @@ int agent_signals_start(struct agent *agent, struct husk_error *err);
 void agent_signals_stop(struct agent *agent);
 /* Reap every exited child now (also called outside SIGCHLD for bounded waits). */
 void agent_reap_children(struct agent *agent);
+/* Shutdown: reap until no child is left or timeout_ms passed. */
+void agent_reap_until_childless(int timeout_ms);
 
 #endif

@@ -23,6 +23,8 @@
 
 /* Time the last replies (DestroySandbox's) get to reach the host. */
 #define SHUTDOWN_FLUSH_MS 2000
+/* Time killed container processes get to finish dying and be reaped. */
+#define SHUTDOWN_REAP_MS 2000
 
 void agent_request_shutdown(struct agent *agent, int status)
 {
@@ -96,7 +98,7 @@ static void agent_stop(struct agent *agent)
 		agent_server_stop(agent);
 	runtime_free(agent->rt);
 	agent->rt = NULL;
-	agent_reap_children(agent);
+	agent_reap_until_childless(SHUTDOWN_REAP_MS);
 	if (agent->loop)
 		agent_signals_stop(agent);
 	loop_free(agent->loop);

@@ -39,6 +39,19 @@ void agent_reap_children(struct agent *agent)
 	}
 }
 
+void agent_reap_until_childless(int timeout_ms)
+{
+	for (int waited = 0;; waited += 10) {
+		pid_t pid = waitpid(-1, NULL, WNOHANG);
+
+		if (pid > 0)
+			continue;
+		if (pid < 0 || waited >= timeout_ms)	/* ECHILD: nobody left */
+			return;
+		usleep(10 * 1000);
+	}
+}
+
 static void on_termination(struct agent *agent, const struct signalfd_siginfo *si)
 {
 	const char *name = strsignal(si->ssi_signo);
