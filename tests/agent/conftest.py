@@ -114,7 +114,8 @@ def rootfs():
 class Agent:
     """One husk-agent process and the resources it was given."""
 
-    def __init__(self, pb, binary, workdir, pid1=False, extra_args=(), pid1_setup=""):
+    def __init__(self, pb, binary, workdir, pid1=False, extra_args=(), pid1_setup="",
+                 netns=False):
         self.pb = pb
         self.workdir = str(workdir)
         self.sock = os.path.join(self.workdir, "agent.sock")
@@ -139,8 +140,9 @@ class Agent:
                    f'echo $$ > "{leaf}/cgroup.procs" && {pid1_setup} '
                    'exec unshare -p -f -C --kill-child "$@"', "sh"] + args
         else:
-            cmd = ["unshare", "-m", "--propagation", "private"] + args + \
-                ["--cgroup-root", self.cgroup]
+            # netns: a network namespace of its own, for the RPCs that change it.
+            cmd = ["unshare", "-m", "--propagation", "private"] + (["-n"] if netns else []) + \
+                args + ["--cgroup-root", self.cgroup]
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -204,9 +206,9 @@ class Agent:
 def agent_factory(pb, agent_bin, rootfs, tmp_path):
     agents = []
 
-    def start(pid1=False, extra_args=(), pid1_setup=""):
+    def start(pid1=False, extra_args=(), pid1_setup="", netns=False):
         a = Agent(pb, agent_bin, tmp_path / f"agent{len(agents)}", pid1=pid1,
-                  extra_args=extra_args, pid1_setup=pid1_setup)
+                  extra_args=extra_args, pid1_setup=pid1_setup, netns=netns)
         agents.append(a)
         return a
 
