@@ -114,7 +114,7 @@ def rootfs():
 class Agent:
     """One husk-agent process and the resources it was given."""
 
-    def __init__(self, pb, binary, workdir, pid1=False, extra_args=(), pid1_setup="",
+    def __init__(self, pb, binary, workdir, pid1=False, extra_args=(), setup="",
                  netns=False):
         self.pb = pb
         self.workdir = str(workdir)
@@ -135,14 +135,16 @@ class Agent:
             # cgroup, so its early mounts and controllers touch only that.
             leaf = os.path.join(self.cgroup, "agent")
             os.mkdir(leaf)
-            # pid1_setup runs first in the agent's (private) mount namespace.
+            # setup (shell, ending in &&) runs first in the agent's private mount namespace.
             cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
-                   f'echo $$ > "{leaf}/cgroup.procs" && {pid1_setup} '
+                   f'echo $$ > "{leaf}/cgroup.procs" && {setup} '
                    'exec unshare -p -f -C --kill-child "$@"', "sh"] + args
         else:
             # netns: a network namespace of its own, for the RPCs that change it.
-            cmd = ["unshare", "-m", "--propagation", "private"] + (["-n"] if netns else []) + \
-                args + ["--cgroup-root", self.cgroup]
+            cmd = ["unshare", "-m", "--propagation", "private"] + (["-n"] if netns else [])
+            if setup:
+                cmd += ["sh", "-c", f'{setup} exec "$@"', "sh"]
+            cmd += args + ["--cgroup-root", self.cgroup]
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -206,9 +208,9 @@ class Agent:
 def agent_factory(pb, agent_bin, rootfs, tmp_path):
     agents = []
 
-    def start(pid1=False, extra_args=(), pid1_setup="", netns=False):
+    def start(pid1=False, extra_args=(), setup="", netns=False):
         a = Agent(pb, agent_bin, tmp_path / f"agent{len(agents)}", pid1=pid1,
-                  extra_args=extra_args, pid1_setup=pid1_setup, netns=netns)
+                  extra_args=extra_args, setup=setup, netns=netns)
         agents.append(a)
         return a
 

@@ -169,11 +169,25 @@ def test_list_routes(shared_agent, pb):
     assert all(x.device in devs for x in r.Routes)
 
 
-def test_online_cpu_mem_unimplemented(shared_agent, pb):
+def test_online_cpu_mem(agent_factory, pb, tmp_path):
+    """Offline CPUs and memory blocks are switched online (sysfs faked in the agent's mounts)."""
+    fake = tmp_path / "system"
+    for name, value in [("cpu/cpu1/online", "0"), ("cpu/cpu2/online", "1"),
+                        ("cpu/cpu3/online", "0"), ("memory/memory0/state", "online"),
+                        ("memory/memory1/state", "offline"), ("cpu/online", "0-3")]:
+        (fake / name).parent.mkdir(parents=True, exist_ok=True)
+        (fake / name).write_text(value + "\n")
+    (fake / "cpu" / "cpu0").mkdir()
+    a = agent_factory(setup=f'mount --bind "{fake}" /sys/devices/system &&')
+    c = a.client()
+    c.call("OnlineCPUMem", pb.agent.OnlineCPUMemRequest(nb_cpus=4, cpu_only=True))
+    assert [(fake / f"cpu/cpu{i}/online").read_text().strip() for i in (1, 2, 3)] == ["1"] * 3
+    assert (fake / "memory/memory1/state").read_text().strip() == "offline"
+    c.call("OnlineCPUMem", pb.agent.OnlineCPUMemRequest(wait=True))
+    assert (fake / "memory/memory1/state").read_text().strip() == "online"
     with pytest.raises(RpcError) as e:
-        shared_agent.client().call("OnlineCPUMem", pb.agent.OnlineCPUMemRequest())
-    assert e.value.code == UNIMPLEMENTED
-    assert "OnlineCPUMem" in e.value.message
+        c.call("OnlineCPUMem", pb.agent.OnlineCPUMemRequest(nb_cpus=64))
+    assert e.value.code == FAILED_PRECONDITION and "nb_cpus" in e.value.message
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ def test_pid1_loads_listed_modules_in_order(agent_factory, pb, tmp_path):
     not_a_module.write_bytes(b"plain text, not an ELF module\n")
     listing.write_text(f"# dependency order\n/nonexistent/first.ko\n\n{not_a_module}\n")
     # A tmpfs over /lib/modules inside the agent's own mount namespace only.
-    agent = agent_factory(pid1=True, pid1_setup=(
+    agent = agent_factory(pid1=True, setup=(
         f'mount -t tmpfs husk-test /lib/modules && cp "{listing}" /lib/modules/husk.list &&'))
     assert check(agent, pb)
     log = agent.read_log()
