@@ -279,6 +279,13 @@ int cgroup_apply_resources(const char *leaf, const struct resources_config *rc,
 		snprintf(v, sizeof(v), "default %" PRIu64, rc->io_weight);
 		r = write_limit(leaf, "io.weight", v, err);
 	}
+	for (size_t i = 0; r == 0 && i < rc->n_hugetlb; i++) {
+		char file[48];
+
+		snprintf(file, sizeof(file), "hugetlb.%s.max", rc->hugetlb[i].pagesize);
+		snprintf(v, sizeof(v), "%" PRIu64, rc->hugetlb[i].limit);
+		r = write_limit(leaf, file, v, err);
+	}
 	return r;
 }
 

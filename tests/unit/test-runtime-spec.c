@@ -450,6 +450,24 @@ static void test_resources_update(void **state)
 	assert_int_equal(spec_resources_parse(&res, "resources", &rc, &err), -EINVAL);
 	assert_string_equal(err.msg, "resources.blockIO.weight: 5 is outside 10..1000");
 
+	/* hugetlb page sizes become file names: checked strictly */
+	Grpc__LinuxHugepageLimit hl = GRPC__LINUX_HUGEPAGE_LIMIT__INIT;
+	Grpc__LinuxHugepageLimit *hlp[] = { &hl };
+	bio.weight = 0;
+	hl.pagesize = (char *)"2MB";
+	hl.limit = 4 << 20;
+	res.hugepagelimits = hlp;
+	res.n_hugepagelimits = 1;
+	assert_int_equal(spec_resources_parse(&res, "resources", &rc, &err), 0);
+	assert_int_equal(rc.n_hugetlb, 1);
+	assert_string_equal(rc.hugetlb[0].pagesize, "2MB");
+	assert_int_equal(rc.hugetlb[0].limit, 4 << 20);
+	resources_config_clear(&rc);
+	husk_error_clear(&err);
+	hl.pagesize = (char *)"2MB/../../x";
+	assert_int_equal(spec_resources_parse(&res, "resources", &rc, &err), -EINVAL);
+	assert_string_equal(err.msg, "resources.hugepageLimits[0].pageSize: '2MB/../../x' is not a page size like 2MB");
+
 	/* nothing given: nothing to change */
 	assert_int_equal(spec_resources_parse(NULL, "resources", &rc, NULL), 0);
 	assert_false(rc.has_memory_max);
