@@ -530,6 +530,30 @@ static void test_exec_terminal(void **state)
 	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
 }
 
+/* An image's symlink pointing out of the rootfs stays inside it. */
+static void test_symlink_cannot_escape(void **state)
+{
+	struct fixture *f = *state;
+	char link[PATH_MAX * 2], made[PATH_MAX * 2];
+	int code = -1;
+
+	SKIP_UNLESS_READY(f);
+	snprintf(link, sizeof(link), "%s/escape", rootfs);
+	snprintf(made, sizeof(made), "%s/husk-escape-probe", rootfs);
+	(void)unlink(link);
+	assert_int_equal(symlink("/../../../../../..", link), 0);
+	ts_init(&f->ts, rootfs, (const char *[]){
+		"sh", "-c", "grep -c ' /husk-escape-probe tmpfs' /proc/mounts", NULL });
+	ts_add_mount(&f->ts, "/escape/husk-escape-probe", "tmpfs", "tmpfs", NULL);
+	char *out = run(f, "escape", &code);
+	unlink(link);
+	rmdir(made);
+	/* the mount point was made and mounted at the rootfs' top, not the host's */
+	assert_int_equal(access("/husk-escape-probe", F_OK), -1);
+	assert_string_equal(out, "1\n");
+	assert_int_equal(code, 0);
+}
+
 static int count_fds(void)
 {
 	int n = 0;
@@ -644,6 +668,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pids_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_user_namespace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_terminal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_cannot_escape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_containers, setup, teardown),
 	};
 
