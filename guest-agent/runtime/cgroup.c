@@ -147,9 +147,9 @@ static void enable_controllers(const char *dir)
 	}
 }
 
-static int make_dir(const char *path, bool may_exist, struct husk_error *err)
+static int make_dir(const char *path, struct husk_error *err)
 {
-	if (mkdir(path, 0755) == 0 || (may_exist && errno == EEXIST))
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
 		return 0;
 	return husk_error_seterrno(err, errno, "cgroup mkdir %s", path);
 }
@@ -171,17 +171,21 @@ int cgroup_create(const char *root, const char *sandbox, const char *id,
 					   "cgroup root %s", root);
 	if (access(husk, F_OK) < 0 || access(sb, F_OK) < 0)
 		enable_controllers(root);
-	r = make_dir(husk, true, err);
+	r = make_dir(husk, err);
 	if (r < 0)
 		return r;
 	enable_controllers(husk);
-	r = make_dir(sb, true, err);
+	r = make_dir(sb, err);
 	if (r < 0)
 		return r;
 	enable_controllers(sb);
-	r = make_dir(ctr, false, err);
-	if (r < 0)
-		return r;
+	if (mkdir(ctr, 0755) < 0) {
+		int e = errno;
+
+		/* a leftover leaf of an agent that died goes if it is empty */
+		if (e != EEXIST || rmdir(ctr) < 0 || mkdir(ctr, 0755) < 0)
+			return husk_error_seterrno(err, e, "cgroup mkdir %s", ctr);
+	}
 	*leaf = strdup(ctr);
 	if (!*leaf) {
 		rmdir(ctr);

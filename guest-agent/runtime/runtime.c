@@ -380,11 +380,14 @@ static int64_t now_ms(void)
 
 /*
  * SIGKILL everything in the container and wait, bounded, for its cgroup to
- * empty (zombies do not count).  Then collect the exit status of the
- * processes the loop has not reaped yet, so pending waits get answered.
+ * empty (zombies do not count).  Then reap the container's processes the
+ * loop has not reaped yet; with `notify`, their exits are reported so
+ * pending waits get answered (not for a container create is discarding:
+ * the caller never saw it).
  */
 static int container_kill_and_wait(struct runtime *rt, struct runtime_container *ctr,
-				   unsigned int timeout_s, struct husk_error *err)
+				   unsigned int timeout_s, bool notify,
+				   struct husk_error *err)
 {
 	int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
 	int r;
@@ -406,8 +409,12 @@ static int container_kill_and_wait(struct runtime *rt, struct runtime_container 
 
 		if (p->pid <= 0 || p->exited)
 			continue;
-		if (waitpid(p->pid, &status, WNOHANG) == p->pid)
+		if (waitpid(p->pid, &status, WNOHANG) != p->pid)
+			continue;
+		if (notify)
 			process_record_exit(rt, p, status);
+		else
+			p->exited = true;
 	}
 	return 0;
 }
@@ -426,7 +433,8 @@ static void container_unlink(struct runtime *rt, struct runtime_container *ctr)
 static void container_discard(struct runtime *rt, struct runtime_container *ctr)
 {
 	if (ctr->cgroup) {
-		(void)container_kill_and_wait(rt, ctr, REMOVE_DEFAULT_TIMEOUT_S, NULL);
+		(void)container_kill_and_wait(rt, ctr, REMOVE_DEFAULT_TIMEOUT_S,
+					      false, NULL);
 		(void)cgroup_remove(ctr->cgroup, NULL);
 	}
 	container_free(ctr);
@@ -867,7 +875,8 @@ int runtime_container_remove(struct runtime *rt, struct runtime_container *ctr,
 	if (ctr->state == RUNTIME_PAUSED)
 		(void)cgroup_freeze(ctr->cgroup, false, NULL);
 	r = container_kill_and_wait(rt, ctr, timeout_sec ? timeout_sec
-							 : REMOVE_DEFAULT_TIMEOUT_S, err);
+							 : REMOVE_DEFAULT_TIMEOUT_S,
+				    true, err);
 	if (r == 0)
 		r = cgroup_remove(ctr->cgroup, err);
 	if (r < 0)
