@@ -461,8 +461,13 @@ static void setup_mounts(const struct child_plan *plan)
 	if (cfg->rootfs_propagation)
 		mount_or_fail(plan, NULL, "/", NULL, cfg->rootfs_propagation, NULL,
 			      "set propagation of");
+}
+
+/* Last, after sysctls were written through a still-writable /proc/sys. */
+static void protect_paths(const struct child_plan *plan)
+{
 	mask_paths(plan);
-	if (cfg->root_readonly)
+	if (plan->cfg->root_readonly)
 		mount_or_fail(plan, NULL, "/", NULL,
 			      MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags("/"),
 			      NULL, "remount read-only");
@@ -769,6 +774,7 @@ void child_run_init(struct child_plan *plan)
 		child_fail(plan->sync_fd, errno, "unshare the cgroup namespace", NULL);
 	setup_mounts(plan);
 	write_sysctls(plan);
+	protect_paths(plan);
 	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		child_fail(plan->sync_fd, errno, "sethostname ", cfg->hostname, NULL);
 	finish_and_exec(plan, true);

@@ -479,6 +479,21 @@ static void test_pause_resume_and_stats(void **state)
 	assert_int_equal(exits_seen, 1);
 }
 
+/* Whether our cgroup root offers a controller to its children. */
+static bool have_controller(const char *name)
+{
+	char path[PATH_MAX * 2], ctrls[256] = "";
+	FILE *c;
+
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", cgroup_root);
+	c = fopen(path, "re");
+	if (c) {
+		(void)!fgets(ctrls, sizeof(ctrls), c);
+		fclose(c);
+	}
+	return strstr(ctrls, name) != NULL;
+}
+
 static void test_user_namespace(void **state)
 {
 	struct fixture *f = *state;
@@ -562,6 +577,99 @@ static void test_symlink_cannot_escape(void **state)
 	assert_int_equal(code, 0);
 }
 
+static void test_stdin_eof_and_signal(void **state)
+{
+	struct fixture *f = *state;
+	struct husk_error err = { 0 };
+	struct runtime_container *ctr;
+	struct runtime_process *init, *ex = NULL;
+	struct process_config *pc = NULL;
+
+	SKIP_UNLESS_READY(f);
+	ts_init(&f->ts, rootfs, (const char *[]){ "cat", NULL });
+	ctr = create(f, "stdin", &err);
+	if (!ctr)
+		fail_msg("create: %s", err.msg);
+	init = runtime_container_init(ctr);
+	assert_int_equal(runtime_container_start(f->rt, ctr, &err), 0);
+	assert_int_equal(write(init->stdio.in, "ping\n", 5), 5);
+	runtime_process_close_stdin(init);
+	assert_int_equal(init->stdio.in, -1);
+	/* EOF on stdin ends cat, after it copied what it got */
+	assert_string_equal(read_all(init->stdio.out), "ping\n");
+	wait_exit(f->rt, init);
+	assert_int_equal(init->exit_code, 0);
+	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
+
+	/* a signal to one exec'd process, which has a handler-free default */
+	ts_init(&f->ts, rootfs, (const char *[]){ "sleep", "1000", NULL });
+	ctr = create(f, "signal-one", &err);
+	if (!ctr)
+		fail_msg("create: %s", err.msg);
+	assert_int_equal(runtime_container_start(f->rt, ctr, &err), 0);
+	Grpc__Process p = f->ts.process;
+	assert_int_equal(runtime_process_parse(&p, &pc, &err), 0);
+	assert_int_equal(runtime_exec(f->rt, ctr, "sleeper", pc, &ex, &err), 0);
+	assert_int_equal(runtime_signal(f->rt, ctr, ex, SIGTERM, &err), 0);
+	wait_exit(f->rt, ex);
+	assert_int_equal(ex->exit_code, 128 + SIGTERM);
+	assert_int_equal(runtime_signal(f->rt, ctr, ex, SIGTERM, &err), -ESRCH);
+	assert_int_equal(runtime_container_state(ctr), RUNTIME_RUNNING);
+	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
+}
+
+static void test_sysctl_bind_readonly_paths(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const ro_bind[] = { "bind", "ro", NULL };
+	char *ro_paths[] = { (char *)"/proc/sys" };
+	char src[PATH_MAX * 2];
+	int code = -1;
+
+	SKIP_UNLESS_READY(f);
+	snprintf(src, sizeof(src), "%s/bin", rootfs);
+	ts_init(&f->ts, rootfs, (const char *[]){
+		"sh", "-c", "cat /proc/sys/kernel/shmmni; ls /ro/busybox; "
+		"touch /ro/x 2>/dev/null || echo bind-ro; "
+		"echo 1 > /proc/sys/kernel/shmmni 2>/dev/null || echo sys-ro", NULL });
+	ts_add_sysctl(&f->ts, "kernel.shmmni", "1234");
+	ts_add_mount(&f->ts, "/ro", "bind", src, ro_bind);
+	f->ts.linux_.readonlypaths = ro_paths;
+	f->ts.linux_.n_readonlypaths = 1;
+	assert_string_equal(run(f, "sysctl", &code),
+			    "1234\n/ro/busybox\nbind-ro\nsys-ro\n");
+	assert_int_equal(code, 0);
+}
+
+static void test_update_reports_missing_controller(void **state)
+{
+	struct fixture *f = *state;
+	struct husk_error err = { 0 };
+	struct runtime_container *ctr;
+	Grpc__LinuxResources res = GRPC__LINUX_RESOURCES__INIT;
+	Grpc__LinuxCPU cpu = GRPC__LINUX_CPU__INIT;
+
+	SKIP_UNLESS_READY(f);
+	if (have_controller("cpu")) {
+		fprintf(stderr, "skipped: this host has the cpu controller\n");
+		skip();
+	}
+	ts_init(&f->ts, rootfs, (const char *[]){ "true", NULL });
+	ctr = create(f, "update", &err);
+	if (!ctr)
+		fail_msg("create: %s", err.msg);
+	cpu.shares = 512;
+	res.cpu = &cpu;
+	assert_int_equal(runtime_container_update(f->rt, ctr, &res, &err), -EOPNOTSUPP);
+	assert_non_null(strstr(err.msg, "container update: cgroup "));
+	assert_non_null(strstr(err.msg, "the cpu controller is not available (no cpu.weight)"));
+	husk_error_clear(&err);
+	cpu.shares = 1;
+	assert_int_equal(runtime_container_update(f->rt, ctr, &res, &err), -EINVAL);
+	assert_string_equal(err.msg, "resources.cpu.shares: 1 is outside 2..262144");
+	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
+}
+
 static int count_fds(void)
 {
 	int n = 0;
@@ -602,21 +710,6 @@ static void test_many_containers(void **state)
 	assert_int_equal(count_fds(), fds);
 	snprintf(cg, sizeof(cg), "%s/husk/%s", cgroup_root, SANDBOX);
 	assert_int_equal(access(cg, F_OK), -1);	/* the emptied sandbox went too */
-}
-
-/* Whether our cgroup root offers a controller to its children. */
-static bool have_controller(const char *name)
-{
-	char path[PATH_MAX * 2], ctrls[256] = "";
-	FILE *c;
-
-	snprintf(path, sizeof(path), "%s/cgroup.controllers", cgroup_root);
-	c = fopen(path, "re");
-	if (c) {
-		(void)!fgets(ctrls, sizeof(ctrls), c);
-		fclose(c);
-	}
-	return strstr(ctrls, name) != NULL;
 }
 
 static void test_missing_controller_is_reported(void **state)
@@ -677,6 +770,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_user_namespace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_terminal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_cannot_escape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stdin_eof_and_signal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sysctl_bind_readonly_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update_reports_missing_controller, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_containers, setup, teardown),
 	};
 
