@@ -446,8 +446,9 @@ static void container_discard(struct runtime *rt, struct runtime_container *ctr)
 static int open_join_fds(const struct container_config *cfg, int *fds,
 			 struct husk_error *err)
 {
-	for (int k = 0; k < NS_COUNT; k++) {
+	for (int k = 0; k < NS_COUNT; k++)
 		fds[k] = -1;
+	for (int k = 0; k < NS_COUNT; k++) {
 		if (!cfg->ns[k].path)
 			continue;
 		fds[k] = open(cfg->ns[k].path, O_RDONLY | O_CLOEXEC);
@@ -701,7 +702,6 @@ static int spawn_exec(struct runtime_container *ctr, struct runtime_process *pro
 	memcpy(plan.stdio, sp.child, sizeof(plan.stdio));
 	plan.proc = pc;
 	plan.cap_mask = capability_mask();
-	plan.is_exec = true;
 	memcpy(plan.join_fds, ctr->ns_fds, sizeof(plan.join_fds));
 
 	pid = clone_into_cgroup(0, cgroup_fd);

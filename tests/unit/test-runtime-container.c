@@ -683,6 +683,32 @@ static int count_fds(void)
 	return n;
 }
 
+static void test_join_namespace_by_path(void **state)
+{
+	struct fixture *f = *state;
+	struct husk_error err = { 0 };
+	char host_net[64] = "", *out;
+	int code = -1;
+
+	SKIP_UNLESS_READY(f);
+	assert_true(readlink("/proc/self/ns/net", host_net, sizeof(host_net) - 1) > 0);
+	ts_init(&f->ts, rootfs, (const char *[]){ "readlink", "/proc/self/ns/net", NULL });
+	ts_add_ns(&f->ts, "network");
+	f->ts.ns[4].path = (char *)"/proc/self/ns/net";
+	out = run(f, "join-net", &code);
+	assert_int_equal(code, 0);
+	assert_int_equal(strncmp(out, host_net, strlen(host_net)), 0);
+
+	/* a path that does not exist fails create, and closes no fd that
+	 * was not its own (an unopened slot must not count as fd 0) */
+	int fds = count_fds();
+	f->ts.ns[4].path = (char *)"/no/such/ns";
+	assert_null(create(f, "join-bad", &err));
+	assert_string_equal(err.msg, "container join-bad: spec.linux.namespaces: "
+			    "network /no/such/ns: No such file or directory");
+	assert_int_equal(count_fds(), fds);
+}
+
 /* Many containers through their whole life; nothing leaks, and the time
  * each one takes is printed for the record. */
 static void test_many_containers(void **state)
@@ -773,6 +799,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stdin_eof_and_signal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sysctl_bind_readonly_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_reports_missing_controller, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_join_namespace_by_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_containers, setup, teardown),
 	};
 
