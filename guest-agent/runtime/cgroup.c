@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "husk-common/cleanup.h"
@@ -158,7 +160,7 @@ int cgroup_create(const char *root, const char *sandbox, const char *id,
 		  char **leaf, struct husk_error *err)
 {
 	char husk[PATH_MAX], sb[PATH_MAX], ctr[PATH_MAX];
-	struct stat st;
+	struct statfs sfs;
 	int r;
 
 	if (snprintf(husk, sizeof(husk), "%s/husk", root) >= (int)sizeof(husk) ||
@@ -166,9 +168,12 @@ int cgroup_create(const char *root, const char *sandbox, const char *id,
 	    snprintf(ctr, sizeof(ctr), "%s/%s", sb, id) >= (int)sizeof(ctr))
 		return husk_error_set(err, ENAMETOOLONG, "cgroup path under %s too long",
 				      root);
-	if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode))
-		return husk_error_seterrno(err, errno ? errno : ENOTDIR,
-					   "cgroup root %s", root);
+	if (statfs(root, &sfs) < 0)
+		return husk_error_seterrno(err, errno, "cgroup root %s", root);
+	/* e.g. the tmpfs of a cgroup v1 host: mkdir would make plain dirs */
+	if (sfs.f_type != CGROUP2_SUPER_MAGIC)
+		return husk_error_set(err, ENOTSUP,
+				      "cgroup root %s is not a cgroup2 mount", root);
 	if (access(husk, F_OK) < 0 || access(sb, F_OK) < 0)
 		enable_controllers(root);
 	r = make_dir(husk, err);

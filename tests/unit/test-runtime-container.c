@@ -641,6 +641,25 @@ static void test_sysctl_bind_readonly_paths(void **state)
 	assert_int_equal(code, 0);
 }
 
+static void test_cgroup_root_must_be_cgroup2(void **state)
+{
+	struct fixture *f = *state;
+	struct runtime_options opts = { .cgroup_root = "/proc" };
+	struct husk_error err = { 0 };
+	struct runtime *rt = NULL;
+	struct container_config *cfg = NULL;
+	struct runtime_container *ctr = NULL;
+
+	SKIP_UNLESS_READY(f);
+	ts_init(&f->ts, rootfs, (const char *[]){ "true", NULL });
+	assert_int_equal(runtime_new(&opts, &rt, &err), 0);
+	assert_int_equal(runtime_spec_parse(&f->ts.spec, "v1", &cfg, &err), 0);
+	assert_int_equal(runtime_container_create(rt, SANDBOX, "v1", "v1", cfg, &ctr, &err),
+			 -ENOTSUP);
+	assert_string_equal(err.msg, "container v1: cgroup root /proc is not a cgroup2 mount");
+	runtime_free(rt);
+}
+
 static void test_update_reports_missing_controller(void **state)
 {
 	struct fixture *f = *state;
@@ -799,6 +818,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stdin_eof_and_signal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sysctl_bind_readonly_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_reports_missing_controller, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cgroup_root_must_be_cgroup2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_join_namespace_by_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_containers, setup, teardown),
 	};
