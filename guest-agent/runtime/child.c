@@ -275,6 +275,8 @@ static void mount_one(const struct child_plan *plan, int root_fd,
 {
 	unsigned long extra = m->flags & ~(MS_BIND | MS_REC);
 	const char *type = m->type;
+	bool is_cgroup = type && (strcmp(type, "cgroup") == 0 ||
+				  strcmp(type, "cgroup2") == 0);
 	struct stat st;
 
 	if (m->bind) {
@@ -288,10 +290,17 @@ static void mount_one(const struct child_plan *plan, int root_fd,
 		if (extra)
 			remount_in_root(plan, root_fd, m->destination,
 					MS_REMOUNT | MS_BIND | extra, "remount");
+	} else if (is_cgroup && !plan->cfg->ns[NS_CGROUP].enabled) {
+		/* Without a cgroup namespace a cgroup2 mount would show the
+		 * whole guest's tree: show the container's own leaf instead. */
+		mount_in_root(plan, root_fd, plan->cgroup, m->destination, false,
+			      NULL, MS_BIND, NULL, "bind");
+		remount_in_root(plan, root_fd, m->destination,
+				MS_REMOUNT | MS_BIND | extra, "remount");
 	} else {
 		/* A v1 "cgroup" mount from a default spec means the
 		 * container's cgroup here, and the guest has only v2. */
-		if (strcmp(type, "cgroup") == 0)
+		if (is_cgroup)
 			type = "cgroup2";
 		mount_in_root(plan, root_fd, m->source ? m->source : type,
 			      m->destination, false, type, m->flags, m->data, "mount");

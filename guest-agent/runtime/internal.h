@@ -65,6 +65,7 @@ struct child_plan {
 
 	/* init process only (NULL for an exec'd one) */
 	const struct container_config *cfg;
+	const char *cgroup;		/* the container's leaf, for cgroup mounts */
 	bool wait_mapped;		/* user namespace: wait for SYNC_MAPPED */
 	bool unshare_cgroupns;
 	/* namespaces to setns() into, -1 none: the spec's paths for an

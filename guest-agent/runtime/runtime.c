@@ -539,6 +539,7 @@ static int spawn_init(struct runtime_container *ctr, struct runtime_process *ini
 	plan.proc = cfg->process;
 	plan.cap_mask = cap_mask;
 	plan.cfg = cfg;
+	plan.cgroup = ctr->cgroup;
 	plan.wait_mapped = cfg->ns[NS_USER].enabled;
 	plan.unshare_cgroupns = cfg->ns[NS_CGROUP].enabled && !cfg->ns[NS_CGROUP].path;
 

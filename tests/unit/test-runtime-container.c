@@ -641,6 +641,24 @@ static void test_sysctl_bind_readonly_paths(void **state)
 	assert_int_equal(code, 0);
 }
 
+/* Without a cgroup namespace the container's cgroup mount is its own leaf. */
+static void test_cgroup_mount_shows_leaf(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const cg_opts[] = { "nosuid", "noexec", "nodev", "ro", NULL };
+	int code = -1;
+
+	SKIP_UNLESS_READY(f);
+	ts_init(&f->ts, rootfs, (const char *[]){
+		"sh", "-c", "ls /sys/fs/cgroup | grep -c ^husk; "
+		"test -e /sys/fs/cgroup/cgroup.freeze && echo leaf; "
+		"touch /sys/fs/cgroup/x 2>/dev/null || echo ro", NULL });
+	ts_add_mount(&f->ts, "/sys/fs/cgroup", "cgroup", "cgroup", cg_opts);
+	/* cgroup.freeze exists in every cgroup but the root */
+	assert_string_equal(run(f, "cg-leaf", &code), "0\nleaf\nro\n");
+	assert_int_equal(code, 0);
+}
+
 static void test_cgroup_root_must_be_cgroup2(void **state)
 {
 	struct fixture *f = *state;
@@ -819,6 +837,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sysctl_bind_readonly_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_reports_missing_controller, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cgroup_root_must_be_cgroup2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cgroup_mount_shows_leaf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_join_namespace_by_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_containers, setup, teardown),
 	};
