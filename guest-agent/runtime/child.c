@@ -6,9 +6,9 @@
  * parent as a sync message naming it, then _exit(127).
  *
  * Init process: join/unshare the remaining namespaces, mount the rootfs
- * and the spec's mounts, make /dev, pivot_root, mask and protect paths,
- * sysctls, hostname; then, like an exec'd process: rlimits, identity,
- * capabilities, stdio, wait for the go, execve.
+ * and the spec's mounts, make /dev, pivot_root, sysctls, mask and protect
+ * paths, hostname; then, like an exec'd process: rlimits, cwd, stdio,
+ * identity and capabilities, wait for the go, execve.
  */
 #include <errno.h>
 #include <fcntl.h>
