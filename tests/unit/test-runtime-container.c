@@ -601,6 +601,21 @@ static void test_stdin_eof_and_signal(void **state)
 	assert_int_equal(init->exit_code, 0);
 	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
 
+	/* the same through a terminal: closing stdin sends the EOF character */
+	ts_init(&f->ts, rootfs, (const char *[]){ "cat", NULL });
+	f->ts.process.terminal = true;
+	ctr = create(f, "stdin-tty", &err);
+	if (!ctr)
+		fail_msg("create: %s", err.msg);
+	init = runtime_container_init(ctr);
+	assert_int_equal(runtime_container_start(f->rt, ctr, &err), 0);
+	assert_int_equal(write(init->stdio.in, "pong\n", 5), 5);
+	runtime_process_close_stdin(init);
+	assert_non_null(strstr(read_all(init->stdio.out), "pong"));
+	wait_exit(f->rt, init);
+	assert_int_equal(init->exit_code, 0);
+	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
+
 	/* a signal to one exec'd process, which has a handler-free default */
 	ts_init(&f->ts, rootfs, (const char *[]){ "sleep", "1000", NULL });
 	ctr = create(f, "signal-one", &err);
