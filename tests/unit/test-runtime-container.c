@@ -322,8 +322,8 @@ static void test_readonly_and_masked(void **state)
 	char *masked[] = { (char *)"/proc/kcore" };
 	ts_add_mount(&f->ts, "/tmp", "tmpfs", "tmpfs", tmp_opts);
 	f->ts.root.readonly = true;
-	f->ts.linux_.maskedpaths = masked;
-	f->ts.linux_.n_maskedpaths = 1;
+	f->ts.linux.maskedpaths = masked;
+	f->ts.linux.n_maskedpaths = 1;
 	assert_string_equal(run(f, "ro-masked", &code), "ro\n0\ntmp-rw\n");
 	assert_int_equal(code, 0);
 }
@@ -508,10 +508,10 @@ static void test_user_namespace(void **state)
 	map.hostid = 100000;
 	map.size = 65536;
 	ts_add_ns(&f->ts, "user");
-	f->ts.linux_.uidmappings = maps;
-	f->ts.linux_.n_uidmappings = 1;
-	f->ts.linux_.gidmappings = maps;
-	f->ts.linux_.n_gidmappings = 1;
+	f->ts.linux.uidmappings = maps;
+	f->ts.linux.n_uidmappings = 1;
+	f->ts.linux.gidmappings = maps;
+	f->ts.linux.n_gidmappings = 1;
 	f->ts.spec.hostname = (char *)"userns";
 	/* root inside, host uid 100000 outside */
 	assert_string_equal(run(f, "userns", &code),
@@ -649,8 +649,8 @@ static void test_sysctl_bind_readonly_paths(void **state)
 		"echo 1 > /proc/sys/kernel/shmmni 2>/dev/null || echo sys-ro", NULL });
 	ts_add_sysctl(&f->ts, "kernel.shmmni", "1234");
 	ts_add_mount(&f->ts, "/ro", "bind", src, ro_bind);
-	f->ts.linux_.readonlypaths = ro_paths;
-	f->ts.linux_.n_readonlypaths = 1;
+	f->ts.linux.readonlypaths = ro_paths;
+	f->ts.linux.n_readonlypaths = 1;
 	assert_string_equal(run(f, "sysctl", &code),
 			    "1234\n/ro/busybox\nbind-ro\nsys-ro\n");
 	assert_int_equal(code, 0);
@@ -803,7 +803,7 @@ static void test_missing_controller_is_reported(void **state)
 	ts_init(&f->ts, rootfs, (const char *[]){ "true", NULL });
 	f->ts.pids.limit = 10;
 	f->ts.resources.pids = &f->ts.pids;
-	f->ts.linux_.resources = &f->ts.resources;
+	f->ts.linux.resources = &f->ts.resources;
 	assert_null(create(f, "no-pids", &err));
 	assert_int_equal(err.code, EOPNOTSUPP);
 	assert_non_null(strstr(err.msg, "pids controller is not available"));
@@ -822,7 +822,7 @@ static void test_pids_limit(void **state)
 	ts_init(&f->ts, rootfs, (const char *[]){ "cat", "/sys/fs/cgroup/pids.max", NULL });
 	f->ts.pids.limit = 10;
 	f->ts.resources.pids = &f->ts.pids;
-	f->ts.linux_.resources = &f->ts.resources;
+	f->ts.linux.resources = &f->ts.resources;
 	ts_add_ns(&f->ts, "cgroup");
 	static const char *const cg_opts[] = { "nosuid", "ro", NULL };
 	ts_add_mount(&f->ts, "/sys/fs/cgroup", "cgroup", "cgroup", cg_opts);
