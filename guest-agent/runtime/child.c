@@ -6,14 +6,15 @@
  * parent as a sync message naming it, then _exit(127).
  *
  * Init process: join/unshare the remaining namespaces, mount the rootfs
- * and the spec's mounts, make /dev, pivot_root, mask and protect paths,
- * sysctls, hostname; then, like an exec'd process: rlimits, identity,
- * capabilities, stdio, wait for the go, execve.
+ * and the spec's mounts, make /dev, pivot_root, sysctls, mask and protect
+ * paths, hostname; then, like an exec'd process: rlimits, cwd, stdio,
+ * identity and capabilities, wait for the go, execve.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,22 +45,6 @@ static void str_append(char *buf, size_t size, size_t *len, const char *s)
 	while (*s && *len + 1 < size)
 		buf[(*len)++] = *s++;
 	buf[*len] = '\0';
-}
-
-/* buf = a + b; false when it does not fit. */
-static bool path_join(char *buf, const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-
-	while (la > 1 && a[la - 1] == '/')
-		la--;
-	if (la + lb + 2 > CHILD_PATH_MAX)
-		return false;
-	memcpy(buf, a, la);
-	if (b[0] != '/')
-		buf[la++] = '/';
-	memcpy(buf + la, b, lb + 1);
-	return true;
 }
 
 /*
@@ -103,54 +88,20 @@ static void child_wait(int sync_fd, int type)
 		_exit(127);
 }
 
-/* mkdir -p; the last component is a directory too. */
-static int mkdir_p(const char *path)
+/* "/proc/self/fd/N" for fd, the way to name an opened mount point. */
+static void fd_path(char buf[32], int fd)
 {
-	char buf[CHILD_PATH_MAX];
-	size_t len = strlen(path);
+	char digits[12];
+	int i = sizeof(digits);
+	size_t len = 0;
 
-	if (len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = saved;
-		if (!saved)
-			break;
-	}
-	return 0;
-}
-
-/* Make path an empty regular file (parents included), for a file bind. */
-static int make_file(const char *path)
-{
-	char dir[CHILD_PATH_MAX];
-	char *slash;
-	int fd;
-
-	if (strlen(path) >= sizeof(dir))
-		return -ENAMETOOLONG;
-	memcpy(dir, path, strlen(path) + 1);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		int r;
-
-		*slash = '\0';
-		r = mkdir_p(dir);
-		if (r < 0)
-			return r;
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
-	if (fd < 0)
-		return errno == EISDIR ? 0 : -errno;
-	close(fd);
-	return 0;
+	digits[--i] = '\0';
+	do {
+		digits[--i] = (char)('0' + fd % 10);
+		fd /= 10;
+	} while (fd && i > 0);
+	str_append(buf, 32, &len, "/proc/self/fd/");
+	str_append(buf, 32, &len, digits + i);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -203,47 +154,160 @@ static unsigned long locked_flags(const char *path)
 	return f;
 }
 
-static void mount_one(const struct child_plan *plan, const char *rootfs,
+/*
+ * Paths inside the rootfs are resolved by the kernel as if the rootfs were
+ * "/" (openat2 RESOLVE_IN_ROOT), so an image's symlinks cannot point a
+ * mount or a new mount point outside it.
+ */
+static int open_in_root(int root_fd, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_IN_ROOT,
+	};
+	int fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* Create path's last component in its parent (both resolved in root). */
+static int create_in_root(int root_fd, char *path, bool file)
+{
+	char *slash = strrchr(path, '/');
+	int parent, r = 0;
+
+	*slash = '\0';
+	parent = open_in_root(root_fd, slash == path ? "/" : path,
+			      O_PATH | O_DIRECTORY);
+	*slash = '/';
+	if (parent < 0)
+		return parent;
+	if (file) {
+		/* O_NOFOLLOW: a dangling symlink here is refused, not followed */
+		int fd = openat(parent, slash + 1, O_WRONLY | O_CREAT | O_NOFOLLOW |
+				O_CLOEXEC | O_NOCTTY, 0644);
+
+		if (fd < 0)
+			r = -errno;
+		else
+			close(fd);
+	} else if (mkdirat(parent, slash + 1, 0755) < 0 && errno != EEXIST) {
+		r = -errno;
+	}
+	close(parent);
+	return r;
+}
+
+/*
+ * An O_PATH fd on dest inside the rootfs, creating what is missing:
+ * directories, and a last empty file when `file` (for a file bind).
+ */
+static int mount_point(const struct child_plan *plan, int root_fd,
+		       const char *dest, bool file)
+{
+	char prefix[CHILD_PATH_MAX];
+	size_t len = strlen(dest);
+	int fd = -1;
+
+	if (len >= sizeof(prefix))
+		child_fail(plan->sync_fd, ENAMETOOLONG, "mount point ", dest, NULL);
+	memcpy(prefix, dest, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		bool last = i == len;
+		char saved = prefix[i];
+		int r;
+
+		if (!last && saved != '/')
+			continue;
+		prefix[i] = '\0';
+		fd = open_in_root(root_fd, prefix, O_PATH);
+		if (fd == -ENOENT) {
+			r = create_in_root(root_fd, prefix, last && file);
+			fd = r < 0 ? r : open_in_root(root_fd, prefix, O_PATH);
+		}
+		if (fd < 0)
+			child_fail(plan->sync_fd, -fd, "create mount point ",
+				   plan->cfg->root_path, prefix, NULL);
+		prefix[i] = saved;
+		if (!last)
+			close(fd);
+	}
+	return fd;
+}
+
+/* mount src on dest inside the rootfs. */
+static void mount_in_root(const struct child_plan *plan, int root_fd,
+			  const char *src, const char *dest, bool file,
+			  const char *type, unsigned long flags, const char *data,
+			  const char *what)
+{
+	int fd = mount_point(plan, root_fd, dest, file);
+	char target[32];
+
+	fd_path(target, fd);
+	if (mount(src, target, type, flags, data) < 0)
+		child_fail(plan->sync_fd, errno, what, " ", src ? src : type, " on ",
+			   plan->cfg->root_path, dest, NULL);
+	close(fd);
+}
+
+/* Change flags of what is mounted at dest (re-resolved: the new top). */
+static void remount_in_root(const struct child_plan *plan, int root_fd,
+			    const char *dest, unsigned long flags, const char *what)
+{
+	int fd = open_in_root(root_fd, dest, O_PATH);
+	char target[32];
+
+	if (fd < 0)
+		child_fail(plan->sync_fd, -fd, what, " ", plan->cfg->root_path, dest,
+			   NULL);
+	fd_path(target, fd);
+	if (flags & MS_REMOUNT)
+		flags |= locked_flags(target);
+	if (mount(NULL, target, NULL, flags, NULL) < 0)
+		child_fail(plan->sync_fd, errno, what, " ", plan->cfg->root_path, dest,
+			   NULL);
+	close(fd);
+}
+
+static void mount_one(const struct child_plan *plan, int root_fd,
 		      const struct mount_config *m)
 {
-	char target[CHILD_PATH_MAX];
 	unsigned long extra = m->flags & ~(MS_BIND | MS_REC);
 	const char *type = m->type;
+	bool is_cgroup = type && (strcmp(type, "cgroup") == 0 ||
+				  strcmp(type, "cgroup2") == 0);
 	struct stat st;
-	int r;
 
-	if (!path_join(target, rootfs, m->destination))
-		child_fail(plan->sync_fd, ENAMETOOLONG, "mount target ",
-			   m->destination, NULL);
 	if (m->bind) {
 		if (stat(m->source, &st) < 0)
 			child_fail(plan->sync_fd, errno, "bind source ", m->source,
 				   NULL);
-		r = S_ISDIR(st.st_mode) ? mkdir_p(target) : make_file(target);
-		if (r < 0)
-			child_fail(plan->sync_fd, -r, "create mount point ", target,
-				   NULL);
-		mount_or_fail(plan, m->source, target, NULL,
+		mount_in_root(plan, root_fd, m->source, m->destination,
+			      !S_ISDIR(st.st_mode), NULL,
 			      MS_BIND | (m->flags & MS_REC), NULL, "bind");
+		/* a bind takes its flags only from a remount */
 		if (extra)
-			mount_or_fail(plan, NULL, target, NULL,
-				      MS_REMOUNT | MS_BIND | extra |
-				      locked_flags(target), NULL, "remount");
+			remount_in_root(plan, root_fd, m->destination,
+					MS_REMOUNT | MS_BIND | extra, "remount");
+	} else if (is_cgroup && !plan->cfg->ns[NS_CGROUP].enabled) {
+		/* Without a cgroup namespace a cgroup2 mount would show the
+		 * whole guest's tree: show the container's own leaf instead. */
+		mount_in_root(plan, root_fd, plan->cgroup, m->destination, false,
+			      NULL, MS_BIND, NULL, "bind");
+		remount_in_root(plan, root_fd, m->destination,
+				MS_REMOUNT | MS_BIND | extra, "remount");
 	} else {
-		r = mkdir_p(target);
-		if (r < 0)
-			child_fail(plan->sync_fd, -r, "create mount point ", target,
-				   NULL);
 		/* A v1 "cgroup" mount from a default spec means the
 		 * container's cgroup here, and the guest has only v2. */
-		if (strcmp(type, "cgroup") == 0)
+		if (is_cgroup)
 			type = "cgroup2";
-		mount_or_fail(plan, m->source ? m->source : type, target, type,
-			      m->flags, m->data, "mount");
+		mount_in_root(plan, root_fd, m->source ? m->source : type,
+			      m->destination, false, type, m->flags, m->data, "mount");
 	}
 	if (m->propagation)
-		mount_or_fail(plan, NULL, target, NULL, m->propagation, NULL,
-			      "set propagation of");
+		remount_in_root(plan, root_fd, m->destination, m->propagation,
+				"set propagation of");
 }
 
 static bool spec_mounts(const struct container_config *cfg, const char *dest)
@@ -255,77 +319,75 @@ static bool spec_mounts(const struct container_config *cfg, const char *dest)
 }
 
 /* The devices every container gets, bound from the agent's /dev. */
-static void make_default_devices(const struct child_plan *plan, const char *rootfs)
+static void make_default_devices(const struct child_plan *plan, int root_fd)
 {
 	static const char *const devices[] = {
 		"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
 		"/dev/urandom", "/dev/tty",
 	};
 	static const char *const links[][2] = {
-		{ "/dev/fd", "/proc/self/fd" },
-		{ "/dev/stdin", "/proc/self/fd/0" },
-		{ "/dev/stdout", "/proc/self/fd/1" },
-		{ "/dev/stderr", "/proc/self/fd/2" },
-		{ "/dev/ptmx", "pts/ptmx" },
-		{ "/dev/core", "/proc/kcore" },
+		{ "fd", "/proc/self/fd" },
+		{ "stdin", "/proc/self/fd/0" },
+		{ "stdout", "/proc/self/fd/1" },
+		{ "stderr", "/proc/self/fd/2" },
+		{ "ptmx", "pts/ptmx" },
+		{ "core", "/proc/kcore" },
 	};
-	char target[CHILD_PATH_MAX];
-	int r;
+	int dev;
 
-	for (size_t i = 0; i < ARRAY_SIZE(devices); i++) {
-		if (!path_join(target, rootfs, devices[i]))
-			child_fail(plan->sync_fd, ENAMETOOLONG, devices[i], NULL);
-		r = make_file(target);
-		if (r < 0)
-			child_fail(plan->sync_fd, -r, "create device node ", target,
-				   NULL);
-		mount_or_fail(plan, devices[i], target, NULL, MS_BIND, NULL, "bind");
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(links); i++) {
-		if (!path_join(target, rootfs, links[i][0]))
-			child_fail(plan->sync_fd, ENAMETOOLONG, links[i][0], NULL);
-		if (symlink(links[i][1], target) < 0 && errno != EEXIST)
-			child_fail(plan->sync_fd, errno, "symlink ", target, NULL);
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(devices); i++)
+		mount_in_root(plan, root_fd, devices[i], devices[i], true, NULL,
+			      MS_BIND, NULL, "bind");
+	dev = open_in_root(root_fd, "/dev", O_PATH | O_DIRECTORY);
+	if (dev < 0)
+		child_fail(plan->sync_fd, -dev, "open ", plan->cfg->root_path, "/dev",
+			   NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
+		if (symlinkat(links[i][1], dev, links[i][0]) < 0 && errno != EEXIST)
+			child_fail(plan->sync_fd, errno, "symlink ",
+				   plan->cfg->root_path, "/dev/", links[i][0], NULL);
+	close(dev);
 }
 
-static void make_spec_devices(const struct child_plan *plan, const char *rootfs)
+static void make_spec_devices(const struct child_plan *plan, int root_fd)
 {
 	const struct container_config *cfg = plan->cfg;
-	char target[CHILD_PATH_MAX];
 
 	for (size_t i = 0; i < cfg->n_devices; i++) {
 		const struct device_config *d = &cfg->devices[i];
+		char dir[CHILD_PATH_MAX];
+		const char *name;
+		size_t len = 0;
+		int parent;
 
-		if (!path_join(target, rootfs, d->path))
-			child_fail(plan->sync_fd, ENAMETOOLONG, d->path, NULL);
-		(void)unlink(target);
-		if (mknod(target, d->type | d->mode, makedev(d->major, d->minor)) < 0)
-			child_fail(plan->sync_fd, errno, "mknod ", target, NULL);
-		if (chown(target, d->uid, d->gid) < 0)
-			child_fail(plan->sync_fd, errno, "chown ", target, NULL);
+		/* validated: absolute, under /dev, so a '/' exists past 0 */
+		str_append(dir, sizeof(dir), &len, d->path);
+		*strrchr(dir, '/') = '\0';
+		name = strrchr(d->path, '/') + 1;
+		parent = mount_point(plan, root_fd, dir, false);
+		(void)unlinkat(parent, name, 0);
+		if (mknodat(parent, name, d->type | d->mode,
+			    makedev(d->major, d->minor)) < 0)
+			child_fail(plan->sync_fd, errno, "mknod ", d->path, NULL);
+		if (fchownat(parent, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
+			child_fail(plan->sync_fd, errno, "chown ", d->path, NULL);
+		close(parent);
 	}
 }
 
 /* /dev as a fresh tmpfs with devpts, unless the spec mounts its own. */
-static void setup_dev(const struct child_plan *plan, const char *rootfs)
+static void setup_dev(const struct child_plan *plan, int root_fd)
 {
 	const struct container_config *cfg = plan->cfg;
-	char target[CHILD_PATH_MAX];
 
-	if (!spec_mounts(cfg, "/dev")) {
-		if (!path_join(target, rootfs, "/dev") || mkdir_p(target) < 0)
-			child_fail(plan->sync_fd, errno, "mkdir ", rootfs, "/dev", NULL);
-		mount_or_fail(plan, "tmpfs", target, "tmpfs", MS_NOSUID | MS_STRICTATIME,
-			      "mode=755,size=65536k", "mount");
-	}
-	if (!spec_mounts(cfg, "/dev/pts")) {
-		if (!path_join(target, rootfs, "/dev/pts") || mkdir_p(target) < 0)
-			child_fail(plan->sync_fd, errno, "mkdir ", rootfs, "/dev/pts",
-				   NULL);
-		mount_or_fail(plan, "devpts", target, "devpts", MS_NOSUID | MS_NOEXEC,
+	if (!spec_mounts(cfg, "/dev"))
+		mount_in_root(plan, root_fd, "tmpfs", "/dev", false, "tmpfs",
+			      MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k",
+			      "mount");
+	if (!spec_mounts(cfg, "/dev/pts"))
+		mount_in_root(plan, root_fd, "devpts", "/dev/pts", false, "devpts",
+			      MS_NOSUID | MS_NOEXEC,
 			      "newinstance,ptmxmode=0666,mode=0620", "mount");
-	}
 }
 
 static void enter_rootfs(const struct child_plan *plan, const char *rootfs)
@@ -388,22 +450,33 @@ static void setup_mounts(const struct child_plan *plan)
 {
 	const struct container_config *cfg = plan->cfg;
 	const char *rootfs = cfg->root_path;
+	int root_fd;
 
 	/* nothing done below may propagate back to the agent */
 	mount_or_fail(plan, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL,
 		      "make private");
 	mount_or_fail(plan, rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL, "bind");
+	/* opened after the bind so mounts made through it land in the bind */
+	root_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		child_fail(plan->sync_fd, errno, "open ", rootfs, NULL);
 	for (size_t i = 0; i < cfg->n_mounts; i++)
-		mount_one(plan, rootfs, &cfg->mounts[i]);
-	setup_dev(plan, rootfs);
-	make_default_devices(plan, rootfs);
-	make_spec_devices(plan, rootfs);
+		mount_one(plan, root_fd, &cfg->mounts[i]);
+	setup_dev(plan, root_fd);
+	make_default_devices(plan, root_fd);
+	make_spec_devices(plan, root_fd);
+	close(root_fd);
 	enter_rootfs(plan, rootfs);
 	if (cfg->rootfs_propagation)
 		mount_or_fail(plan, NULL, "/", NULL, cfg->rootfs_propagation, NULL,
 			      "set propagation of");
+}
+
+/* Last, after sysctls were written through a still-writable /proc/sys. */
+static void protect_paths(const struct child_plan *plan)
+{
 	mask_paths(plan);
-	if (cfg->root_readonly)
+	if (plan->cfg->root_readonly)
 		mount_or_fail(plan, NULL, "/", NULL,
 			      MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags("/"),
 			      NULL, "remount read-only");
@@ -710,6 +783,7 @@ void child_run_init(struct child_plan *plan)
 		child_fail(plan->sync_fd, errno, "unshare the cgroup namespace", NULL);
 	setup_mounts(plan);
 	write_sysctls(plan);
+	protect_paths(plan);
 	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		child_fail(plan->sync_fd, errno, "sethostname ", cfg->hostname, NULL);
 	finish_and_exec(plan, true);

@@ -558,6 +558,32 @@ static int parse_cpu(const Grpc__LinuxCPU *c, const char *field,
 	return 0;
 }
 
+/* "2MB", "1GB", "64KB": the page size names of hugetlb.<size>.max. */
+static int parse_hugetlb(const Grpc__LinuxResources *res, const char *field,
+			 struct resources_config *rc, struct husk_error *err)
+{
+	char f[FIELD_MAX];
+
+	if (res->n_hugepagelimits > SPEC_HUGETLB_MAX)
+		return husk_error_set(err, EINVAL, "%s.hugepageLimits: more than %d entries",
+				      field, SPEC_HUGETLB_MAX);
+	for (size_t i = 0; i < res->n_hugepagelimits; i++) {
+		const Grpc__LinuxHugepageLimit *h = res->hugepagelimits[i];
+		const char *ps = h->pagesize ? h->pagesize : "";
+		size_t digits = strspn(ps, "0123456789");
+
+		fieldf(f, "%s.hugepageLimits[%zu].pageSize", field, i);
+		if (digits == 0 || digits > 8 || !ps[digits] ||
+		    !strchr("KMG", ps[digits]) || strcmp(ps + digits + 1, "B") != 0)
+			return husk_error_set(err, EINVAL,
+					      "%s: '%.32s' is not a page size like 2MB", f, ps);
+		snprintf(rc->hugetlb[i].pagesize, sizeof(rc->hugetlb[i].pagesize), "%s", ps);
+		rc->hugetlb[i].limit = h->limit;
+		rc->n_hugetlb++;
+	}
+	return 0;
+}
+
 int spec_resources_parse(const Grpc__LinuxResources *res, const char *field,
 			 struct resources_config *rc, struct husk_error *err)
 {
@@ -592,6 +618,8 @@ int spec_resources_parse(const Grpc__LinuxResources *res, const char *field,
 			rc->io_weight = 1 + ((uint64_t)w - 10) * 9999 / 990;
 		}
 	}
+	if (r == 0)
+		r = parse_hugetlb(res, field, rc, err);
 	/* Device rules need an eBPF program in cgroup v2; the guest's device
 	 * nodes are what the spec creates, so the rules are accepted unused. */
 	if (r < 0)
@@ -1099,7 +1127,7 @@ int runtime_spec_parse(const Grpc__Spec *spec, const char *container_id,
 		return husk_error_set(err, EINVAL, "spec: missing");
 	if (!spec->process)
 		return husk_error_set(err, EINVAL, "spec.process: missing");
-	if (!spec->linux_)
+	if (!spec->linux)
 		return husk_error_set(err, EINVAL, "spec.linux: missing");
 
 	cfg = calloc(1, sizeof(*cfg));
@@ -1109,7 +1137,7 @@ int runtime_spec_parse(const Grpc__Spec *spec, const char *container_id,
 	if (r == 0)
 		r = process_parse_at(spec->process, "spec.process", &cfg->process, err);
 	if (r == 0)
-		r = parse_linux(spec->linux_, cfg, err);
+		r = parse_linux(spec->linux, cfg, err);
 	if (r == 0)
 		r = parse_hostname(spec, cfg, err);
 	if (r == 0)

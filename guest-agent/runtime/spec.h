@@ -25,6 +25,7 @@
 #define SPEC_GIDS_MAX		65536
 #define SPEC_IDMAPS_MAX		340	/* the kernel's limit per map */
 #define SPEC_HOSTNAME_MAX	64
+#define SPEC_HUGETLB_MAX	8	/* page sizes */
 
 enum ns_kind {
 	NS_PID,
@@ -100,6 +101,11 @@ struct resources_config {
 	int64_t pids_max;		/* -1 = "max" */
 	bool has_io_weight;
 	uint64_t io_weight;		/* 1..10000, from BlockIO.Weight */
+	size_t n_hugetlb;
+	struct hugetlb_limit {
+		char pagesize[16];	/* "2MB", as in hugetlb.2MB.max */
+		uint64_t limit;		/* bytes */
+	} hugetlb[SPEC_HUGETLB_MAX];
 };
 
 struct idmap_config {

@@ -62,15 +62,18 @@ static void version_handler(struct husk_ttrpc_call *call, const ProtobufCMessage
 		assert_int_equal(husk_ttrpc_call_reply_error(call, &e), 0);
 		return;
 	}
-	if (!strcmp(req->service, "big")) {
-		big = malloc(BIG_REPLY + 1);
+	if (!strcmp(req->service, "big") || !strcmp(req->service, "huge")) {
+		size_t size = req->service[0] == 'b' ? BIG_REPLY : HUSK_TTRPC_MAX_FRAME;
+
+		big = malloc(size + 1);
 		assert_non_null(big);
-		memset(big, 'v', BIG_REPLY);
-		big[BIG_REPLY] = '\0';
+		memset(big, 'v', size);
+		big[size] = '\0';
 	}
 	resp.grpc_version = (char *)"ttrpc";
 	resp.agent_version = big ? big : (char *)"1.0";
-	assert_int_equal(husk_ttrpc_call_reply(call, &resp.base, NULL), 0);
+	assert_int_equal(husk_ttrpc_call_reply(call, &resp.base, NULL),
+			 !strcmp(req->service, "huge") ? -EMSGSIZE : 0);
 	free(big);
 }
 
@@ -434,6 +437,18 @@ static void test_slow_reader_backpressure(void **state)
 	assert_int_equal(seen.notified, EPOLLIN);
 }
 
+/* A reply too big to frame becomes RESOURCE_EXHAUSTED for the client. */
+static void test_reply_too_big(void **state)
+{
+	struct fixture *f = *state;
+
+	send_check_version(f, 1, "Version", "huge");
+	send_check_version(f, 3, "Check", "");
+	assert_int_equal(pump(f, NULL), 0);
+	expect_status(f, 1, HUSK_TTRPC_RESOURCE_EXHAUSTED, "frame limit");
+	expect_status(f, 3, HUSK_TTRPC_OK, NULL);
+}
+
 static void test_reply_error_maps_errno(void **state)
 {
 	struct fixture *f = *state;
@@ -525,6 +540,7 @@ int main(void)
 		T(test_request_one_byte_at_a_time),
 		T(test_peer_close),
 		T(test_slow_reader_backpressure),
+		T(test_reply_too_big),
 		T(test_reply_error_maps_errno),
 		T(test_metadata_and_timeout),
 		T(test_too_many_calls_in_flight),
