@@ -147,3 +147,16 @@ def test_oom_event_is_deferred(shared_agent, pb):
     assert r.status == pb.health.HealthCheckResponse.SERVING
     time.sleep(0.2)
     assert not waiter.done()
+
+
+def test_remove_paused_container(shared_agent, sandbox, pb):
+    cid = sandbox.create(["sleep", "100"])
+    sandbox.start(cid)
+    sandbox.c.call("PauseContainer", pb.agent.PauseContainerRequest(container_id=cid))
+    cg = container_cgroup(shared_agent, cid)
+    wait_events(cg, "frozen 1")
+    pending = sandbox.c.start("WaitProcess", pb.agent.WaitProcessRequest(container_id=cid,
+                                                                          exec_id=cid))
+    sandbox.remove(cid)
+    assert pending.result().status == 137
+    assert not os.path.exists(cg)
