@@ -449,6 +449,43 @@ static void test_reply_too_big(void **state)
 	expect_status(f, 3, HUSK_TTRPC_OK, NULL);
 }
 
+/* A deferred reply that does not fit the socket tells the loop to wait for EPOLLOUT. */
+static void test_notify_on_deferred_reply(void **state)
+{
+	struct fixture *f = *state;
+	Grpc__VersionCheckResponse vr = GRPC__VERSION_CHECK_RESPONSE__INIT;
+	struct husk_ttrpc_reader r;
+	struct husk_ttrpc_frame frame;
+	int small = 16384, rc;
+	char *big = malloc(BIG_REPLY + 1);
+
+	assert_non_null(big);
+	memset(big, 'w', BIG_REPLY);
+	big[BIG_REPLY] = '\0';
+	setsockopt(husk_ttrpc_conn_fd(f->conn), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	husk_ttrpc_conn_set_notify(f->conn, notify_cb, NULL);
+	send_check_version(f, 1, "Version", "defer");
+	assert_int_equal(pump(f, NULL), 0);
+	assert_int_equal(seen.notify_count, 0);
+
+	vr.agent_version = big;
+	assert_int_equal(husk_ttrpc_call_reply(seen.deferred[--seen.n_deferred], &vr.base, NULL), 0);
+	free(big);
+	assert_int_equal(seen.notify_count, 1);
+	assert_int_equal(seen.notified, EPOLLIN | EPOLLOUT);
+
+	husk_ttrpc_reader_init(&r);
+	test_set_nonblock(f->peer);
+	while ((rc = husk_ttrpc_reader_read(&r, f->peer, &frame, NULL)) == 0)
+		assert_int_equal(husk_ttrpc_conn_process(f->conn, EPOLLOUT, NULL), 0);
+	assert_int_equal(rc, 1);
+	assert_int_equal(frame.hdr.stream_id, 1);
+	husk_ttrpc_frame_release(&frame);
+	husk_ttrpc_reader_release(&r);
+	assert_int_equal(seen.notified, EPOLLIN);
+	assert_int_equal(seen.notify_count, 2);
+}
+
 static void test_reply_error_maps_errno(void **state)
 {
 	struct fixture *f = *state;
@@ -541,6 +578,7 @@ int main(void)
 		T(test_peer_close),
 		T(test_slow_reader_backpressure),
 		T(test_reply_too_big),
+		T(test_notify_on_deferred_reply),
 		T(test_reply_error_maps_errno),
 		T(test_metadata_and_timeout),
 		T(test_too_many_calls_in_flight),
