@@ -412,8 +412,10 @@ HUSK_EXPORT int husk_vm_process(struct husk_vm *vm, struct husk_error *err)
 	if (vm->exit.exited)
 		return 1;
 	if (vm->qmp.fd >= 0) {
+		/* On EOF or a protocol error the monitor is done for: events
+		 * stop, but exit detection goes on through the pidfd. */
 		r = qmp_poll_events(&vm->qmp, NULL);
-		if (r == -EPIPE) {
+		if (r < 0) {
 			epoll_ctl(vm->epoll_fd, EPOLL_CTL_DEL, vm->qmp.fd, NULL);
 			qmp_close(&vm->qmp);
 		}
