@@ -9,4 +9,5 @@ $(HUSK_TOOL): $(HUSK_TOOL_OBJS) $(LIBHUSK_SO)
 		-L$(LIBDIR_OUT) -l:libhusk.so.0 -Wl,-rpath,'$$ORIGIN/../lib'
 
 ALL_TARGETS += $(HUSK_TOOL)
+INSTALL_MANS += docs/man/libhusk.3
 INSTALL_BINS += $(HUSK_TOOL)
