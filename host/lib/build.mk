@@ -36,3 +36,11 @@ UNIT_LIBS_test-vm-argv := $(LIBHUSK_LIBS)
 FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-json
 FUZZ_SRCS_fuzz-json := host/lib/json.c
 FUZZ_LIBS_fuzz-json := -lm
+
+.PHONY: install-libhusk
+install-libhusk: $(LIBHUSK_SO) $(LIBHUSK_A)
+	install -D -m 0755 $(LIBHUSK_SO) $(DESTDIR)$(LIBDIR)/libhusk.so.0
+	ln -sf libhusk.so.0 $(DESTDIR)$(LIBDIR)/libhusk.so
+	install -D -m 0644 $(LIBHUSK_A) $(DESTDIR)$(LIBDIR)/libhusk.a
+	install -D -m 0644 host/include/husk/husk.h $(DESTDIR)$(INCLUDEDIR)/husk/husk.h
+INSTALL_EXTRA += install-libhusk
