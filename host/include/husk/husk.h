@@ -13,6 +13,10 @@
  *
  * Objects are opaque handles.  A handle is not thread-safe: use one VM
  * handle from one thread at a time.
+ *
+ * QEMU and husk-vsockd are children of the calling process, reaped through
+ * their pidfds: a caller must not set SIGCHLD to SIG_IGN nor reap with
+ * waitpid(-1, ...), or the library loses their exit status.
  */
 #ifndef HUSK_HUSK_H
 #define HUSK_HUSK_H
