@@ -108,12 +108,12 @@ static int parse_vm_opts(const char *cmd, int argc, char **argv, struct vm_opts 
 		{ 0 }
 	};
 	unsigned long v;
-	int c, e = 0;
+	int c, e = 0, idx = 0;
 
 	husk_vm_config_init(&o->cfg);
 	o->boot_timeout_ms = 60000;
 	o->stop_timeout_ms = 4000;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
 		int r = 0;
 
 		switch (c) {
@@ -168,7 +168,7 @@ static int parse_vm_opts(const char *cmd, int argc, char **argv, struct vm_opts 
 		}
 		if (r < 0) {
 			fprintf(stderr, "husk %s: bad value '%s' for --%s\n", cmd, optarg,
-				longopts[0].name ? argv[optind - 1] + 2 : "");
+				longopts[idx].name);
 			return -EINVAL;
 		}
 	}
