@@ -126,6 +126,14 @@ static int kernel_vsock_connect(struct husk_vm *vm, uint32_t port, int timeout_m
 HUSK_EXPORT int husk_vm_vsock_connect(struct husk_vm *vm, uint32_t port,
 				      int timeout_ms, struct husk_error *err)
 {
+	struct husk_vm_exit ex;
+
+	husk_vm_process(vm, NULL);
+	husk_vm_get_exit(vm, &ex);
+	if (ex.exited || ex.vsockd_died)
+		return husk_error_set(err, ENOTCONN, "VM %s: vsock port %u: %s",
+				      husk_vm_name(vm), port,
+				      ex.exited ? "QEMU has exited" : "husk-vsockd has exited");
 	switch (vm_vsock_mode(vm)) {
 	case HUSK_VM_VSOCK_VHOST_USER:
 		return hybrid_connect(vm, port, timeout_ms, err);

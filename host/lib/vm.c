@@ -264,6 +264,11 @@ static int vm_setup_epoll(struct husk_vm *vm, struct husk_error *err)
 	ev.data.fd = vm->qmp.fd;
 	if (epoll_ctl(vm->epoll_fd, EPOLL_CTL_ADD, vm->qmp.fd, &ev) < 0)
 		return husk_error_seterrno(err, errno, "epoll_ctl");
+	if (vm->vsockd_pidfd >= 0) {
+		ev.data.fd = vm->vsockd_pidfd;
+		if (epoll_ctl(vm->epoll_fd, EPOLL_CTL_ADD, vm->vsockd_pidfd, &ev) < 0)
+			return husk_error_seterrno(err, errno, "epoll_ctl");
+	}
 	return 0;
 }
 
@@ -405,12 +410,26 @@ static void vm_on_qemu_exit(struct husk_vm *vm, int status)
 	}
 }
 
+/* Reap husk-vsockd if it ended on its own while QEMU still runs. */
+static void vm_check_vsockd(struct husk_vm *vm)
+{
+	char path[4096];
+
+	if (vm->vsockd_pidfd < 0 || vm_child_wait(vm->vsockd_pidfd, 0, NULL) < 0)
+		return;
+	vm->vsockd_pidfd = safe_close(vm->vsockd_pidfd);
+	vm->exit.vsockd_died = true;
+	snprintf(path, sizeof(path), "%s/vsockd.pid", vm->paths.dir);
+	unlink(path);
+}
+
 HUSK_EXPORT int husk_vm_process(struct husk_vm *vm, struct husk_error *err)
 {
 	int status, r;
 
 	if (vm->exit.exited)
 		return 1;
+	vm_check_vsockd(vm);
 	if (vm->qmp.fd >= 0) {
 		/* On EOF or a protocol error the monitor is done for: events
 		 * stop, but exit detection goes on through the pidfd. */

@@ -243,9 +243,10 @@ static void print_started(const struct husk_vm *vm)
 static void print_exit(const struct husk_vm_exit *ex)
 {
 	printf("{\"event\":\"exited\",\"exit_code\":%d,\"signal\":%d,"
-	       "\"guest_shutdown\":%s,\"guest_panicked\":%s,\"reason\":",
+	       "\"guest_shutdown\":%s,\"guest_panicked\":%s,\"vsockd_died\":%s,"
+	       "\"reason\":",
 	       ex->exit_code, ex->signal, ex->guest_shutdown ? "true" : "false",
-	       ex->guest_panicked ? "true" : "false");
+	       ex->guest_panicked ? "true" : "false", ex->vsockd_died ? "true" : "false");
 	print_json_string(ex->shutdown_reason);
 	printf("}\n");
 	fflush(stdout);

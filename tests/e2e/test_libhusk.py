@@ -4,6 +4,7 @@ directions through husk_vm_vsock_connect/listen, refusal, stop, destroy."""
 import ctypes
 import errno
 import os
+import select
 import socket
 import threading
 
@@ -36,7 +37,7 @@ class Exit(ctypes.Structure):
         ("exited", ctypes.c_bool), ("exit_code", ctypes.c_int),
         ("signal", ctypes.c_int), ("guest_shutdown", ctypes.c_bool),
         ("guest_panicked", ctypes.c_bool), ("stopped", ctypes.c_bool),
-        ("shutdown_reason", ctypes.c_char * 32),
+        ("shutdown_reason", ctypes.c_char * 32), ("vsockd_died", ctypes.c_bool),
     ]
 
 
@@ -52,13 +53,13 @@ def lib():
     for name in ("husk_vm_destroy", "husk_vm_process", "husk_vm_wait_console",
                  "husk_vm_query_status", "husk_vm_powerdown", "husk_vm_stop",
                  "husk_vm_vsock_connect", "husk_vm_vsock_listen", "husk_vm_get_exit",
-                 "husk_vm_state_dir"):
+                 "husk_vm_state_dir", "husk_vm_fd"):
         getattr(lib, name).argtypes = None
     lib.husk_vm_state_dir.restype = ctypes.c_char_p
     return lib
 
 
-def test_vm_api_end_to_end(lib, guest, state_root, vsockd):
+def start_vm(lib, guest, state_root, vsockd):
     err = Error()
     cfg = Config()
     lib.husk_vm_config_init(ctypes.byref(cfg))
@@ -73,6 +74,12 @@ def test_vm_api_end_to_end(lib, guest, state_root, vsockd):
     vm = ctypes.c_void_p()
     assert lib.husk_vm_start(ctypes.byref(cfg), ctypes.byref(vm), ctypes.byref(err)) == 0, \
         err.msg
+    return vm
+
+
+def test_vm_api_end_to_end(lib, guest, state_root, vsockd):
+    err = Error()
+    vm = start_vm(lib, guest, state_root, vsockd)
     try:
         assert lib.husk_vm_wait_console(vm, READY.encode(), 120000, ctypes.byref(err)) == 0, \
             err.msg
@@ -132,4 +139,30 @@ def test_vm_api_end_to_end(lib, guest, state_root, vsockd):
     finally:
         lib.husk_vm_destroy(vm)
     assert not os.path.exists(state_dir)
+    assert_no_leftovers(state_root)
+
+
+def test_vsockd_death_is_reported(lib, guest, state_root, vsockd):
+    err = Error()
+    vm = start_vm(lib, guest, state_root, vsockd)
+    try:
+        assert lib.husk_vm_wait_console(vm, READY.encode(), 120000, ctypes.byref(err)) == 0, \
+            err.msg
+        state_dir = lib.husk_vm_state_dir(vm).decode()
+        with open(os.path.join(state_dir, "vsockd.pid")) as f:
+            os.kill(int(f.read()), 9)
+        # husk_vm_fd() wakes up for it; QEMU itself keeps running.
+        r, _, _ = select.select([lib.husk_vm_fd(vm)], [], [], 10)
+        assert r
+        assert lib.husk_vm_process(vm, None) == 0
+        ex = Exit()
+        lib.husk_vm_get_exit(vm, ctypes.byref(ex))
+        assert ex.vsockd_died and not ex.exited
+        assert not os.path.exists(os.path.join(state_dir, "vsockd.pid"))
+        assert lib.husk_vm_vsock_connect(vm, PORT_CONTROL, 1000, ctypes.byref(err)) == \
+            -errno.ENOTCONN
+        assert b"husk-vsockd has exited" in err.msg
+        assert lib.husk_vm_stop(vm, 1000, None) == 0
+    finally:
+        lib.husk_vm_destroy(vm)
     assert_no_leftovers(state_root)

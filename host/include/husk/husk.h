@@ -141,6 +141,9 @@ struct husk_vm_exit {
 	bool guest_panicked;	/* QMP GUEST_PANICKED seen */
 	bool stopped;		/* QMP STOP seen (VM paused) */
 	char shutdown_reason[32];	/* from the SHUTDOWN event, "" if none */
+	/* husk-vsockd ended while QEMU ran: the VM's vsock is gone (the
+	 * library reports it; stopping the VM is the caller's choice). */
+	bool vsockd_died;
 };
 
 /*
