@@ -59,7 +59,7 @@ def lib():
     return lib
 
 
-def start_vm(lib, guest, state_root, vsockd):
+def start_vm(lib, guest, state_root, vsockd, cmdline=b"quiet"):
     err = Error()
     cfg = Config()
     lib.husk_vm_config_init(ctypes.byref(cfg))
@@ -68,7 +68,7 @@ def start_vm(lib, guest, state_root, vsockd):
     cfg.accel = ACCEL_TCG
     cfg.kernel = guest.vmlinux.encode()
     cfg.initrd = guest.initrd.encode()
-    cfg.cmdline = b"quiet"
+    cfg.cmdline = cmdline
     cfg.vsock = VSOCK_VHOST_USER
     cfg.vsockd = vsockd.encode()
     vm = ctypes.c_void_p()
@@ -163,6 +163,25 @@ def test_vsockd_death_is_reported(lib, guest, state_root, vsockd):
             -errno.ENOTCONN
         assert b"husk-vsockd has exited" in err.msg
         assert lib.husk_vm_stop(vm, 1000, None) == 0
+    finally:
+        lib.husk_vm_destroy(vm)
+    assert_no_leftovers(state_root)
+
+
+def test_guest_panic_judged_by_marker_not_exit_code(lib, guest, state_root, vsockd):
+    err = Error()
+    vm = start_vm(lib, guest, state_root, vsockd, cmdline=b"quiet husk.test=panic")
+    try:
+        r = lib.husk_vm_wait_console(vm, READY.encode(), 120000, ctypes.byref(err))
+        assert r == -errno.EPIPE, err.msg
+        assert b"QEMU exited before the guest printed" in err.msg
+        ex = Exit()
+        lib.husk_vm_get_exit(vm, ctypes.byref(ex))
+        # QEMU itself exits 0: panic=-1 reboots, -no-reboot turns that into an exit.
+        assert ex.exited and ex.exit_code == 0
+        assert ex.guest_shutdown and ex.shutdown_reason == b"guest-reset"
+        console = open(os.path.join(lib.husk_vm_state_dir(vm).decode(), "console.log")).read()
+        assert "Kernel panic" in console
     finally:
         lib.husk_vm_destroy(vm)
     assert_no_leftovers(state_root)

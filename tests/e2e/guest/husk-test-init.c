@@ -16,7 +16,8 @@
  *                 a virtio-9p share at /mnt/TAG; "read PATH" answers
  *                 "ok <first line>"; "write PATH TEXT" creates PATH
  * Kernel command line: husk.test=poweroff powers off at once (a bench
- * baseline); husk.test=ready-poweroff powers off after the READY marker.
+ * baseline); husk.test=ready-poweroff powers off after the READY marker;
+ * husk.test=panic exits PID 1, so the kernel panics before READY.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -412,6 +413,8 @@ int main(void)
 	mode = test_mode();
 	if (!strcmp(mode, "poweroff"))
 		power_off();
+	if (!strcmp(mode, "panic"))
+		return 1;	/* PID 1 exiting panics the kernel */
 	load_modules();
 	if (!strcmp(mode, "ready-poweroff")) {
 		say("HUSK-TEST-READY\n");
