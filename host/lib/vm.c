@@ -14,7 +14,6 @@
 #include <sys/pidfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -173,40 +172,6 @@ static int vm_start_vsockd(struct husk_vm *vm, const char *vsockd,
 	return vsockd_wait_ready(vm, rd, err);
 }
 
-static int qmp_listen(const char *path, struct husk_error *err)
-{
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	if (fd < 0)
-		return husk_error_seterrno(err, errno, "socket");
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return husk_error_set(err, ENAMETOOLONG,
-				      "socket path %s is too long for AF_UNIX", path);
-	strcpy(sa.sun_path, path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return husk_error_seterrno(err, errno, "bind %s", path);
-	if (listen(fd, 4) < 0)
-		return husk_error_seterrno(err, errno, "listen %s", path);
-	return TAKE_FD(fd);
-}
-
-static int unix_connect(const char *path, struct husk_error *err)
-{
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	if (fd < 0)
-		return husk_error_seterrno(err, errno, "socket");
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return husk_error_set(err, ENAMETOOLONG,
-				      "socket path %s is too long for AF_UNIX", path);
-	strcpy(sa.sun_path, path);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return husk_error_seterrno(err, errno, "connect %s", path);
-	return TAKE_FD(fd);
-}
-
 /*
  * QEMU gets a listening socket we bound ourselves, so our connect() queues
  * at once instead of racing QEMU's startup; if QEMU dies the queued
@@ -220,7 +185,7 @@ static int vm_start_qemu(struct husk_vm *vm, char **argv, struct husk_error *err
 	log_fd = open_log(vm->paths.qemu_log, err);
 	if (log_fd < 0)
 		return log_fd;
-	listen_fd = qmp_listen(vm->paths.qmp, err);
+	listen_fd = unix_listen(vm->paths.qmp, 4, err);
 	if (listen_fd < 0)
 		return listen_fd;
 	r = vm_spawn(argv, &listen_fd, 1, log_fd, &vm->qemu_pid, &vm->qemu_pidfd, err);
@@ -380,7 +345,7 @@ fail_no_dir:
 /* QEMU is gone: take its status, drain the last events, end the helpers. */
 static void vm_on_qemu_exit(struct husk_vm *vm, int status)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
+	char path[4096];
 
 	vm->exit.exited = true;
 	if (WIFEXITED(status)) {
