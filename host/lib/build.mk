@@ -25,13 +25,16 @@ $(LIBHUSK_A): $(LIBHUSK_OBJS) $(COMMON_OBJS)
 
 ALL_TARGETS += $(LIBHUSK_SO) $(LIBHUSK_A)
 
-UNIT_TESTS += $(UNIT_OUT)/test-json $(UNIT_OUT)/test-qmp $(UNIT_OUT)/test-vm-argv
+UNIT_TESTS += $(UNIT_OUT)/test-json $(UNIT_OUT)/test-qmp $(UNIT_OUT)/test-vm-argv \
+	$(UNIT_OUT)/test-vm-state
 UNIT_DEPS_test-json := $(LIBHUSK_A)
 UNIT_DEPS_test-qmp := $(LIBHUSK_A)
 UNIT_LIBS_test-qmp := $(LIBHUSK_LIBS)
 UNIT_DEPS_test-vm-argv := $(LIBHUSK_A)
 UNIT_LIBS_test-json := $(LIBHUSK_LIBS) -lm
 UNIT_LIBS_test-vm-argv := $(LIBHUSK_LIBS)
+UNIT_DEPS_test-vm-state := $(LIBHUSK_A)
+UNIT_LIBS_test-vm-state := $(LIBHUSK_LIBS)
 
 FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-json
 FUZZ_SRCS_fuzz-json := host/lib/json.c
