@@ -56,6 +56,7 @@ MINIMAL_VMLINUX := $(BUILD)/kernel/vmlinux
 GUEST_VMLINUX   := $(GUEST_OUT)/vmlinux
 GUEST_INITRAMFS := $(GUEST_OUT)/initramfs.cpio.gz
 GUEST_KERNEL_ID := $(GUEST_OUT)/kernel.id
+GUEST_MODULES_ID := $(GUEST_OUT)/modules.id
 IMAGE_LIST      := initramfs/husk-guest.list
 
 ifeq ($(KERNEL),debian)
@@ -70,13 +71,18 @@ IMAGE_MODULE_ARGS =
 IMAGE_KERNEL_DESC = minimal
 endif
 
-# The kernel choice changes both pieces: rewrite the id only when it differs.
+# A choice made on the command line is a prerequisite through a file that
+# is rewritten only when the choice changes: the kernel for both pieces,
+# vsockfwd.ko for the initramfs.
+update-if-changed = @mkdir -p $(@D); echo "$(1)" | cmp -s - $@ || echo "$(1)" > $@
+
 $(GUEST_KERNEL_ID): FORCE
-	@mkdir -p $(@D)
 	@if [ "$(KERNEL)" = debian ] && [ -z "$(KERNEL_VERSION)" ]; then \
 		echo "make image: no /boot/vmlinuz-* found; install linux-image-amd64 (make deps) or set KERNEL_VERSION" >&2; exit 1; fi
-	@echo "$(IMAGE_KERNEL_DESC) vsockfwd=$(VSOCKFWD_KO)" | cmp -s - $@ || \
-		echo "$(IMAGE_KERNEL_DESC) vsockfwd=$(VSOCKFWD_KO)" > $@
+	$(call update-if-changed,$(IMAGE_KERNEL_DESC))
+
+$(GUEST_MODULES_ID): FORCE
+	$(call update-if-changed,vsockfwd=$(VSOCKFWD_KO))
 
 $(GUEST_VMLINUX): $(GUEST_KERNEL_ID) $(HUSK_EXTRACT_VMLINUX) $(wildcard $(IMAGE_KERNEL_SRC))
 	@if [ ! -e "$(IMAGE_KERNEL_SRC)" ]; then \
@@ -94,7 +100,7 @@ $(GUEST_VMLINUX): $(GUEST_KERNEL_ID) $(HUSK_EXTRACT_VMLINUX) $(wildcard $(IMAGE_
 # kmod-vsockfwd/build.mk is read after this file: VSOCKFWD_KO is looked up
 # in the second expansion.
 define husk-initramfs-rule
-$(1): $(2) $(3) $$(HUSK_MKINITRAMFS) $$(GUEST_KERNEL_ID) $$$$(VSOCKFWD_KO)
+$(1): $(2) $(3) $$(HUSK_MKINITRAMFS) $$(GUEST_KERNEL_ID) $$(GUEST_MODULES_ID) $$$$(VSOCKFWD_KO)
 	@mkdir -p $$(@D)
 	BUILD=$$(BUILD) $$(HUSK_MKINITRAMFS) --output $$@ $$(IMAGE_MODULE_ARGS) \
 		$$(if $$(VSOCKFWD_KO),--module-file $$(VSOCKFWD_KO)) $(2)

@@ -254,25 +254,18 @@ static int assign_inodes(struct image *img, struct husk_error *err)
 		struct image_entry *e = &img->v[i];
 		size_t g = e->link_group;
 
-		if (g) {
-			if (!group_ino[g])
-				group_ino[g] = ino++;
-			e->ino = group_ino[g];
-			group_count[g]++;
-			group_last[g] = i;
-		} else {
-			e->ino = ino++;
-		}
-		e->carries_data = !g;
-		e->nlink = S_ISDIR(e->mode) ? 2 : 1;
+		if (g && !group_ino[g])
+			group_ino[g] = ino++;
+		e->ino = g ? group_ino[g] : ino++;
+		group_count[g]++;
+		group_last[g] = i;
 	}
-	for (size_t g = 1; g < groups; g++) {
-		if (!group_count[g])
-			continue;
-		for (size_t i = 0; i < img->n; i++)
-			if (img->v[i].link_group == g)
-				img->v[i].nlink = group_count[g];
-		img->v[group_last[g]].carries_data = true;
+	for (size_t i = 0; i < img->n; i++) {
+		struct image_entry *e = &img->v[i];
+		size_t g = e->link_group;
+
+		e->nlink = g ? group_count[g] : S_ISDIR(e->mode) ? 2 : 1;
+		e->carries_data = !g || group_last[g] == i;
 	}
 	return 0;
 }

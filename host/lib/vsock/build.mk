@@ -19,3 +19,18 @@ $(VSOCKD_BIN): $(OBJ_OUT)/host/lib/vsock/main.o $(VSOCKD_CORE_LIB) $(COMMON_LIB)
 
 ALL_TARGETS += $(VSOCKD_BIN)
 
+
+UNIT_TESTS += $(UNIT_OUT)/test-vsockd
+UNIT_DEPS_test-vsockd := $(call objs-of,$(VSOCKD_FAKE_SRCS)) $(VSOCKD_CORE_LIB) $(COMMON_LIB)
+# The tests include the engine's private headers.
+$(OBJ_OUT)/tests/unit/test-vsock%.o $(OBJ_OUT)/tests/unit/test-vhost%.o: CPPFLAGS += -Ihost/lib/vsock
+UNIT_TESTS += $(UNIT_OUT)/test-vsock-hybrid $(UNIT_OUT)/test-vhost-user
+UNIT_DEPS_test-vsock-hybrid := $(VSOCKD_CORE_LIB) $(COMMON_LIB)
+UNIT_DEPS_test-vhost-user := $(VSOCKD_CORE_LIB) $(COMMON_LIB)
+
+FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-vhost-user $(FUZZ_OUT)/fuzz-vsock-tx \
+	$(FUZZ_OUT)/fuzz-vsock-hybrid
+FUZZ_SRCS_fuzz-vhost-user := $(VSOCKD_CORE_SRCS) common/error.c
+FUZZ_SRCS_fuzz-vsock-tx := $(VSOCKD_CORE_SRCS) $(VSOCKD_FAKE_SRCS) common/error.c
+FUZZ_SRCS_fuzz-vsock-hybrid := host/lib/vsock/hybrid.c
+$(FUZZ_OUT)/fuzz-vhost-user $(FUZZ_OUT)/fuzz-vsock-tx $(FUZZ_OUT)/fuzz-vsock-hybrid: CPPFLAGS += -Ihost/lib/vsock

@@ -314,7 +314,9 @@ static void conn_guest_data(struct vsockd *d, struct conn *c,
 
 	if (len == 0)
 		return;
-	if ((uint64_t)c->backlog_len + len > c->buf_alloc) {
+	/* The guest may fill what we last advertised, no more; that also
+	 * bounds the backlog, since fwd_cnt_sent <= fwd_cnt. */
+	if ((uint64_t)(uint32_t)(c->rx_cnt - c->fwd_cnt_sent) + len > c->buf_alloc) {
 		vsockd_log(d, VSOCKD_LOG_INFO,
 			   "guest port %u overran its credit on host port %u: reset",
 			   c->guest_port, c->host_port);
@@ -484,6 +486,12 @@ static void conn_read_line(struct vsockd *d, struct conn *c)
 		return;
 	if (r < 0 || hybrid_parse_connect(c->line, take, &port) < 0) {
 		vsockd_log(d, VSOCKD_LOG_INFO, "host client sent a malformed CONNECT line");
+		conn_destroy(d, c);
+		return;
+	}
+	if (!vu_dev_ring_running(&d->dev, VU_VSOCK_RX)) {
+		/* No driver yet (still booting): refuse now so the client can retry. */
+		vsockd_log(d, VSOCKD_LOG_DEBUG, "guest port %u: device not started", port);
 		conn_destroy(d, c);
 		return;
 	}
