@@ -2,7 +2,8 @@
 """libhusk VM benchmarks, measured side by side in one run (TCG).
 
 boot-ready     `husk vm-run` start -> the test init accepts a vsock
-               connection (modules loaded, services listening)
+               connection (modules loaded, services listening); also when
+               husk_vm_start returned (husk-vsockd ready, QMP negotiated)
 boot-poweroff  same start -> same kernel, an init that powers off at once
                (QEMU exit): the floor any init pays
 bzImage        boot-poweroff with the compressed bzImage instead of the
@@ -78,6 +79,7 @@ def boot_ready(root, kernel, initrd):
     t0 = time.monotonic()
     p = vm_run(root, kernel, initrd, "")
     info = json.loads(p.stdout.readline())
+    started = time.monotonic() - t0
     while True:
         try:
             s = hybrid(info["vsock"], PORT_CONTROL)
@@ -92,7 +94,7 @@ def boot_ready(root, kernel, initrd):
     elapsed = time.monotonic() - t0
     s.sendall(b"poweroff\n")
     p.communicate(timeout=60)
-    return elapsed
+    return elapsed, started
 
 
 def boot_poweroff(root, kernel, initrd):
@@ -154,9 +156,11 @@ def main():
     vmlinux, bzimage, initrd = guestimage.guest_files(BUILD)
     root = tempfile.mkdtemp(prefix="husk-bench.", dir="/tmp")
     try:
-        ready, floor, bz = [], [], []
+        ready, started, floor, bz = [], [], [], []
         for _ in range(ROUNDS):
-            ready.append(boot_ready(root, vmlinux, initrd))
+            r, st = boot_ready(root, vmlinux, initrd)
+            ready.append(r)
+            started.append(st)
             floor.append(boot_poweroff(root, vmlinux, initrd))
             bz.append(boot_poweroff(root, bzimage, initrd))
         up, down = throughput(root, vmlinux, initrd)
@@ -164,6 +168,7 @@ def main():
         shutil.rmtree(root, ignore_errors=True)
     m = statistics.median
     print(f"kernel: {vmlinux} (PVH) / {bzimage}; {ROUNDS} rounds, medians (min)")
+    print(f"  husk_vm_start returned (QMP ready):  {m(started):6.2f} s ({min(started):.2f})")
     print(f"  boot to init ready (vsock accepted): {m(ready):6.2f} s ({min(ready):.2f})")
     print(f"  boot to poweroff-at-once init exit:  {m(floor):6.2f} s ({min(floor):.2f})")
     print(f"  same, bzImage instead of vmlinux:    {m(bz):6.2f} s ({min(bz):.2f})")
