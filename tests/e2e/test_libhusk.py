@@ -11,7 +11,7 @@ import threading
 import pytest
 
 import husktest
-from conftest import PORT_CONTROL, READY, assert_no_leftovers, recv_line
+from vmtest import PORT_CONTROL, READY, assert_no_leftovers, recv_line
 
 
 class Error(ctypes.Structure):
