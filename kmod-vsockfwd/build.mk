@@ -72,3 +72,5 @@ kmod-sparse:
 	@! grep -E '(warning|error):' $(BUILD)/kmod-sparse.log
 
 kmod-check: kmod-checkpatch kmod-sparse
+
+BENCH_SCRIPTS += bench/vsockfwd.py
