@@ -45,9 +45,16 @@ struct vsockfwd_watch {
  * @done_wait: poll()/read() on the handle wait here
  * @watch: our entries on the files' wait queues
  * @nr_watch: used entries of @watch
- * @bvec: scatter list for one sendmsg/recvmsg
- * @spare: pages ready to receive into (socket -> pipe), at most
- *	VSOCKFWD_MAX_SEGS, so memory per forwarder stays bounded
+ * @bvec: bytes the forwarder holds between the files, as page references:
+ *	taken off the pipe and not yet sent, or received and not yet queued
+ *	to the pipe; the live entries are [@held_first, @held_first + @held_nr)
+ * @held_first: first live entry of @bvec
+ * @held_nr: live entries of @bvec
+ * @held_len: bytes in the live entries
+ * @spare: empty pages to receive into (socket -> pipe)
+ *
+ * At most VSOCKFWD_MAX_SEGS pages are held and as many spared, so memory
+ * per forwarder is bounded.
  */
 struct vsockfwd {
 	struct mutex lock;	/* worker vs. cancellation */
@@ -67,6 +74,9 @@ struct vsockfwd {
 	struct vsockfwd_watch watch[VSOCKFWD_MAX_WATCH];
 	unsigned int nr_watch;
 	struct bio_vec bvec[VSOCKFWD_MAX_SEGS];
+	unsigned int held_first;
+	unsigned int held_nr;
+	size_t held_len;
 	struct page *spare[VSOCKFWD_MAX_SEGS];
 };
 

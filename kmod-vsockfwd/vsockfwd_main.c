@@ -37,6 +37,7 @@ static atomic64_t vsockfwd_active;
 static atomic64_t vsockfwd_started;
 static atomic64_t vsockfwd_finished;
 static atomic64_t vsockfwd_bytes;
+static atomic64_t vsockfwd_runs;
 
 static int vsockfwd_counter_get(char *buf, const struct kernel_param *kp)
 {
@@ -55,6 +56,8 @@ module_param_cb(finished, &vsockfwd_counter_ops, &vsockfwd_finished, 0444);
 MODULE_PARM_DESC(finished, "forwarders ended by EOF, error or cancel");
 module_param_cb(bytes, &vsockfwd_counter_ops, &vsockfwd_bytes, 0444);
 MODULE_PARM_DESC(bytes, "bytes forwarded since load");
+module_param_cb(runs, &vsockfwd_counter_ops, &vsockfwd_runs, 0444);
+MODULE_PARM_DESC(runs, "worker runs since load (wakeup cost)");
 
 static int vsockfwd_wake(struct wait_queue_entry *wait, unsigned int mode,
 			 int sync, void *key)
@@ -159,6 +162,7 @@ static void vsockfwd_run(struct work_struct *work)
 	size_t moved = 0;
 	ssize_t ret;
 
+	atomic64_inc(&vsockfwd_runs);
 	mutex_lock(&fwd->lock);
 	while (!fwd->done && !fwd->cancelled) {
 		ret = vsockfwd_xfer(fwd);
@@ -407,7 +411,7 @@ static int __init vsockfwd_init(void)
 {
 	int ret;
 
-	vsockfwd_wq = alloc_workqueue("vsockfwd", WQ_UNBOUND, 0);
+	vsockfwd_wq = alloc_workqueue("vsockfwd", 0, 0);
 	if (!vsockfwd_wq)
 		return -ENOMEM;
 	ret = misc_register(&vsockfwd_misc);

@@ -2,9 +2,10 @@
 /*
  * vsockfwd data paths.  Both directions work on the pipe's ring directly
  * and never sleep waiting for data or space: the socket is driven with
- * MSG_DONTWAIT under the pipe mutex, and -EAGAIN sends the worker back to
- * its wait queues.  Blocking for socket credit under the pipe mutex would
- * stall the pipe's other user (see docs/vsockfwd.md).
+ * MSG_DONTWAIT, and -EAGAIN sends the worker back to its wait queues.  The
+ * socket copy runs without the pipe mutex, on pages the forwarder holds
+ * references to, so the process at the pipe's other end is never stalled
+ * behind it (see docs/vsockfwd.md).
  */
 #include <linux/fs.h>
 #include <linux/fcntl.h>
@@ -55,77 +56,101 @@ static void vsockfwd_wake_pipe_readers(struct pipe_inode_info *pipe)
 	kill_fasync(&pipe->fasync_readers, SIGIO, POLL_IN);
 }
 
-/* Drop @sent bytes from the tail of the ring; the caller holds the mutex. */
-static bool vsockfwd_pipe_consume(struct pipe_inode_info *pipe, size_t sent)
+/* Forget the first @len held bytes; fully used pages are put if @put. */
+static void vsockfwd_held_advance(struct vsockfwd *fwd, size_t len, bool put)
 {
-	unsigned int mask = pipe->ring_size - 1;
-	unsigned int tail = pipe->tail;
-	bool released = false;
+	fwd->held_len -= len;
+	while (len) {
+		struct bio_vec *bv = &fwd->bvec[fwd->held_first];
 
-	while (tail != pipe->head) {
-		struct pipe_buffer *buf = &pipe->bufs[tail & mask];
-
-		if (sent < buf->len) {
-			buf->offset += sent;
-			buf->len -= sent;
-			break;
+		if (len < bv->bv_len) {
+			bv->bv_offset += len;
+			bv->bv_len -= len;
+			return;
 		}
-		sent -= buf->len;
-		pipe_buf_release(pipe, buf);
-		tail++;
-		released = true;
+		len -= bv->bv_len;
+		if (put)
+			put_page(bv->bv_page);
+		fwd->held_first++;
+		fwd->held_nr--;
 	}
-	pipe->tail = tail;
-	return released;
+	if (!fwd->held_nr)
+		fwd->held_first = 0;
+}
+
+static void vsockfwd_held_add(struct vsockfwd *fwd, struct page *page,
+			      unsigned int len, unsigned int offset)
+{
+	bvec_set_page(&fwd->bvec[fwd->held_first + fwd->held_nr++], page, len,
+		      offset);
+	fwd->held_len += len;
 }
 
 /*
- * pipe -> socket: the queued pipe pages go to the socket in one sendmsg,
- * which for vsock means one packet of up to 64 KiB and a single copy.
+ * Take the queued pipe buffers off the ring as plain page references, so
+ * the producer can refill the pipe while they are being sent.  Returns 0
+ * with something held, -EAGAIN when the pipe is empty, 0 with @fwd->eof
+ * set when it is empty for good, or a negative errno.
  */
-static ssize_t vsockfwd_pipe_to_sock(struct vsockfwd *fwd)
+static int vsockfwd_pipe_detach(struct vsockfwd *fwd)
 {
 	struct pipe_inode_info *pipe = fwd->pipe;
-	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
-	unsigned int mask, tail, nr = 0;
-	bool released;
-	size_t len = 0;
-	ssize_t ret = 0;
+	unsigned int mask, tail;
+	bool taken;
+	int ret = 0;
 
 	pipe_lock(pipe);
 	mask = pipe->ring_size - 1;
-	for (tail = pipe->tail; tail != pipe->head && nr < VSOCKFWD_MAX_SEGS;
-	     tail++) {
+	for (tail = pipe->tail; tail != pipe->head &&
+	     fwd->held_nr < VSOCKFWD_MAX_SEGS; tail++) {
 		struct pipe_buffer *buf = &pipe->bufs[tail & mask];
 
 		ret = pipe_buf_confirm(pipe, buf);
 		if (ret)
 			break;
-		bvec_set_page(&fwd->bvec[nr++], buf->page, buf->len,
-			      buf->offset);
-		len += buf->len;
+		if (buf->len) {
+			if (!pipe_buf_get(pipe, buf)) {
+				ret = -EOVERFLOW;
+				break;
+			}
+			vsockfwd_held_add(fwd, buf->page, buf->len,
+					  buf->offset);
+		}
+		pipe_buf_release(pipe, buf);
 	}
-	if (!nr) {
-		if (!ret && pipe->writers)
-			ret = -EAGAIN;
-		fwd->eof = !ret;
-		goto unlock;
-	}
-	ret = 0;
-	if (len) {
-		iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, fwd->bvec, nr, len);
-		ret = sock_sendmsg(fwd->sock, &msg);
-		if (ret < 0)
-			goto unlock;
-	}
-	released = vsockfwd_pipe_consume(pipe, ret);
+	taken = tail != pipe->tail;
+	pipe->tail = tail;
+	/* An error behind held data shows up on the next call. */
+	if (fwd->held_nr)
+		ret = 0;
+	else if (!ret && pipe->writers)
+		ret = -EAGAIN;
+	fwd->eof = !fwd->held_nr && !ret;
 	pipe_unlock(pipe);
-	if (released)
+	if (taken)
 		vsockfwd_wake_pipe_writers(pipe);
 	return ret;
+}
 
-unlock:
-	pipe_unlock(pipe);
+/*
+ * pipe -> socket: the held pages go to the socket in one sendmsg, which for
+ * vsock means one packet of up to 64 KiB and a single copy.
+ */
+static ssize_t vsockfwd_pipe_to_sock(struct vsockfwd *fwd)
+{
+	struct msghdr msg = { .msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL };
+	ssize_t ret;
+
+	if (!fwd->held_nr) {
+		ret = vsockfwd_pipe_detach(fwd);
+		if (ret || fwd->eof)
+			return ret;
+	}
+	iov_iter_bvec(&msg.msg_iter, ITER_SOURCE, &fwd->bvec[fwd->held_first],
+		      fwd->held_nr, fwd->held_len);
+	ret = sock_sendmsg(fwd->sock, &msg);
+	if (ret > 0)
+		vsockfwd_held_advance(fwd, ret, true);
 	return ret;
 }
 
@@ -144,74 +169,87 @@ static int vsockfwd_fill_spares(struct vsockfwd *fwd, unsigned int nr)
 	return nr;
 }
 
-/*
- * Hand the first pages of @fwd->spare holding @len bytes to the pipe.  The
- * buffers use the core kernel's nosteal ops, never ours: a pipe may outlive
- * the module.
- */
-static void vsockfwd_pipe_publish(struct vsockfwd *fwd, size_t len)
+/* Receive into spare pages, which become held; 0 with @fwd->eof at EOF. */
+static ssize_t vsockfwd_sock_receive(struct vsockfwd *fwd)
 {
-	struct pipe_inode_info *pipe = fwd->pipe;
-	unsigned int mask = pipe->ring_size - 1;
-	unsigned int head = pipe->head;
-	unsigned int i;
-
-	for (i = 0; len; i++) {
-		struct pipe_buffer *buf = &pipe->bufs[head++ & mask];
-		size_t chunk = min_t(size_t, len, PAGE_SIZE);
-
-		*buf = (struct pipe_buffer) {
-			.page = fwd->spare[i],
-			.len = chunk,
-			.ops = &nosteal_pipe_buf_ops,
-		};
-		fwd->spare[i] = NULL;
-		len -= chunk;
-	}
-	pipe->head = head;
-}
-
-/* socket -> pipe: receive straight into fresh pages, then queue them. */
-static ssize_t vsockfwd_sock_to_pipe(struct vsockfwd *fwd)
-{
-	struct pipe_inode_info *pipe = fwd->pipe;
 	struct msghdr msg = {};
-	unsigned int i, nr;
+	size_t left;
 	ssize_t ret;
-	int pages;
+	int i, pages;
 
-	pipe_lock(pipe);
-	if (!pipe->readers) {
-		ret = -EPIPE;
-		goto unlock;
-	}
-	if (pipe_full(pipe->head, pipe->tail, pipe->max_usage)) {
-		ret = -EAGAIN;
-		goto unlock;
-	}
-	nr = pipe->max_usage - pipe_occupancy(pipe->head, pipe->tail);
-	pages = vsockfwd_fill_spares(fwd, min_t(unsigned int, nr,
-						VSOCKFWD_MAX_SEGS));
-	if (pages < 0) {
-		ret = pages;
-		goto unlock;
-	}
+	pages = vsockfwd_fill_spares(fwd, VSOCKFWD_MAX_SEGS);
+	if (pages < 0)
+		return pages;
 	for (i = 0; i < pages; i++)
 		bvec_set_page(&fwd->bvec[i], fwd->spare[i], PAGE_SIZE, 0);
 	iov_iter_bvec(&msg.msg_iter, ITER_DEST, fwd->bvec, pages,
 		      pages * PAGE_SIZE);
 	ret = sock_recvmsg(fwd->sock, &msg, MSG_DONTWAIT);
-	if (ret > 0)
-		vsockfwd_pipe_publish(fwd, ret);
 	fwd->eof = !ret;
-	pipe_unlock(pipe);
-	if (ret > 0)
-		vsockfwd_wake_pipe_readers(pipe);
-	return ret;
+	if (ret <= 0)
+		return ret;
+	fwd->held_first = 0;
+	for (i = 0, left = ret; left; i++) {
+		unsigned int len = min_t(size_t, left, PAGE_SIZE);
 
-unlock:
-	pipe_unlock(pipe);
+		vsockfwd_held_add(fwd, fwd->spare[i], len, 0);
+		fwd->spare[i] = NULL;
+		left -= len;
+	}
 	return ret;
+}
+
+/*
+ * Queue held pages to the pipe as far as it has room.  The buffers use the
+ * core kernel's nosteal ops, never ours: a pipe may outlive the module.
+ */
+static ssize_t vsockfwd_pipe_publish(struct vsockfwd *fwd)
+{
+	struct pipe_inode_info *pipe = fwd->pipe;
+	unsigned int mask, head;
+	size_t moved = 0;
+
+	pipe_lock(pipe);
+	if (!pipe->readers) {
+		pipe_unlock(pipe);
+		return -EPIPE;
+	}
+	mask = pipe->ring_size - 1;
+	head = pipe->head;
+	while (fwd->held_nr && !pipe_full(head, pipe->tail, pipe->max_usage)) {
+		struct bio_vec *bv = &fwd->bvec[fwd->held_first];
+
+		pipe->bufs[head++ & mask] = (struct pipe_buffer) {
+			.page = bv->bv_page,
+			.offset = bv->bv_offset,
+			.len = bv->bv_len,
+			.ops = &nosteal_pipe_buf_ops,
+		};
+		moved += bv->bv_len;
+		vsockfwd_held_advance(fwd, bv->bv_len, false);
+	}
+	pipe->head = head;
+	pipe_unlock(pipe);
+	if (!moved)
+		return -EAGAIN;
+	vsockfwd_wake_pipe_readers(pipe);
+	return moved;
+}
+
+/*
+ * socket -> pipe: receive straight into pages without the pipe mutex (the
+ * reader keeps draining meanwhile), then queue them.
+ */
+static ssize_t vsockfwd_sock_to_pipe(struct vsockfwd *fwd)
+{
+	ssize_t ret;
+
+	if (!fwd->held_nr) {
+		ret = vsockfwd_sock_receive(fwd);
+		if (ret <= 0)
+			return ret;
+	}
+	return vsockfwd_pipe_publish(fwd);
 }
 
 /**
@@ -228,9 +266,12 @@ ssize_t vsockfwd_xfer(struct vsockfwd *fwd)
 	return vsockfwd_sock_to_pipe(fwd);
 }
 
+/* Drop what the forwarder holds; it no longer runs. */
 void vsockfwd_xfer_release(struct vsockfwd *fwd)
 {
 	unsigned int i;
+
+	vsockfwd_held_advance(fwd, fwd->held_len, true);
 
 	for (i = 0; i < VSOCKFWD_MAX_SEGS; i++) {
 		if (fwd->spare[i])

@@ -891,13 +891,18 @@ static int run_bench(uint64_t mib, int rounds)
 				/* vsock has no splice_read; pipe-only has no direction */
 				if (!dirs[d] && (m == RELAY_SPLICE || m == RELAY_NONE))
 					continue;
+				long runs = read_counter("runs");
+
 				secs = bench_one(m, dirs[d], mib * MIB, port++, &cpu);
+				runs = read_counter("runs") - runs;
 				printf("BENCH round=%d dir=%s method=%s mib=%" PRIu64
-				       " secs=%.3f mbps=%.1f cpu_s_per_gib=%.2f\n",
+				       " secs=%.3f mbps=%.1f cpu_s_per_gib=%.2f"
+				       " runs_per_mib=%.1f\n",
 				       r, dirs[d] ? "pipe-to-vsock" : "vsock-to-pipe",
 				       relay_name[m], mib, secs,
 				       secs > 0 ? mib * MIB / secs / 1e6 : 0,
-				       secs > 0 ? cpu * 1024 / mib : 0);
+				       secs > 0 ? cpu * 1024 / mib : 0,
+				       (double)runs / mib);
 				fflush(stdout);
 			}
 		}
