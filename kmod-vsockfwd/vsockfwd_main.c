@@ -28,7 +28,7 @@
 
 #define VSOCKFWD_VERSION	"0.1.0"
 /* Bytes one work run may move before it yields the worker to others. */
-#define VSOCKFWD_RUN_BUDGET	(4U << 20)
+#define VSOCKFWD_RUN_BUDGET	(1U << 20)
 
 static struct workqueue_struct *vsockfwd_wq;
 
@@ -411,6 +411,10 @@ static int __init vsockfwd_init(void)
 {
 	int ret;
 
+	/*
+	 * Per-CPU, not unbound: the work runs on the CPU of whoever woke it
+	 * (the producer), with no cross-CPU wakeup per batch.
+	 */
 	vsockfwd_wq = alloc_workqueue("vsockfwd", 0, 0);
 	if (!vsockfwd_wq)
 		return -ENOMEM;

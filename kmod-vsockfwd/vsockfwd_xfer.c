@@ -244,6 +244,9 @@ static ssize_t vsockfwd_sock_to_pipe(struct vsockfwd *fwd)
 {
 	ssize_t ret;
 
+	/* The reader left (the container exited): end now, not at input. */
+	if (!READ_ONCE(fwd->pipe->readers))
+		return -EPIPE;
 	if (!fwd->held_nr) {
 		ret = vsockfwd_sock_receive(fwd);
 		if (ret <= 0)

@@ -523,6 +523,37 @@ static void scenario_peer_reset(unsigned int port)
 	       got, ret, res.error, (unsigned long long)res.bytes, status);
 }
 
+/* stdin: the pipe's reader exits while the host is idle; the forwarder ends. */
+static void scenario_stdin_reader_exit(unsigned int port)
+{
+	struct vsockfwd_result res = {};
+	int lfd, cli, srv, p[2], h, ret;
+	double t0;
+
+	lfd = vsock_listen(port);
+	if (lfd < 0 || vsock_pair(lfd, port, &cli, &srv) < 0 ||
+	    pipe2(p, O_CLOEXEC) < 0) {
+		result("stdin_reader_exit", false, "setup errno=%d", errno);
+		return;
+	}
+	close(lfd);
+	h = fwd_splice(cli, p[1], VSOCKFWD_F_CLOSE_OUT);
+	close(cli);
+	close(p[1]);
+	write_all(srv, "hello\n", 6);
+	usleep(100000);
+	t0 = now();
+	close(p[0]);
+	ret = h < 0 ? h : fwd_result(h, 5000, &res);
+	t0 = now() - t0;
+	if (h >= 0)
+		close(h);
+	close(srv);
+	result("stdin_reader_exit", !ret && res.error == -EPIPE && res.bytes == 6,
+	       "handle=%d handle_error=%d handle_bytes=%llu end_ms=%.1f",
+	       ret, res.error, (unsigned long long)res.bytes, t0 * 1000);
+}
+
 /* Closing the handle mid-stream cancels: the reader sees the end. */
 static void scenario_cancel(unsigned int port)
 {
@@ -768,7 +799,8 @@ static int run_tests(void)
 	scenario_exit_race(5003, 200);
 	scenario_peer_reset(5004);
 	scenario_cancel(5005);
-	scenario_concurrent(5006, 200, 128 * 1024);
+	scenario_stdin_reader_exit(5009);
+	scenario_concurrent(5006, 300, 128 * 1024);
 	scenario_counters();
 	scenario_rmmod(5007);
 	scenario_stream("after_reload", 5008, true, 4ULL * MIB);

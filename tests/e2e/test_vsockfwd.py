@@ -78,10 +78,15 @@ def test_closing_handle_cancels(guest):
     assert float(f["close_ms"]) < 1000 and f["producer"] == "3"
 
 
-def test_200_concurrent_forwarders(guest):
+def test_stdin_forwarder_ends_when_reader_exits(guest):
+    f = scenario(guest, "stdin_reader_exit")
+    assert f["handle_error"] == "-32" and f["handle_bytes"] == "6"
+
+
+def test_300_concurrent_forwarders(guest):
     f = scenario(guest, "concurrent")
-    assert f["streams"] == "200" and f["bad"] == "0"
-    assert f["active_peak"] == "200"
+    assert f["streams"] == "300" and f["bad"] == "0"
+    assert f["active_peak"] == "300"
 
 
 def test_counters_balance(guest):
