@@ -20,6 +20,7 @@
 #include <linux/moduleparam.h>
 #include <linux/poll.h>
 #include <linux/sched.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vsockfwd.h>
@@ -28,7 +29,7 @@
 
 #define VSOCKFWD_VERSION	"0.1.0"
 /* Bytes one work run may move before it yields the worker to others. */
-#define VSOCKFWD_RUN_BUDGET	(1U << 20)
+#define VSOCKFWD_RUN_BUDGET	SZ_1M
 
 static struct workqueue_struct *vsockfwd_wq;
 
