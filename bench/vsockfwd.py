@@ -6,7 +6,7 @@ Boots the guest of kmod-vsockfwd/tests/vsockfwd_vm.py once and runs
 through vsockfwd.ko, a read/write relay and (pipe -> vsock) a splice relay,
 plus a pipe-only baseline.  Prints the absolute figures, then the per-round
 ratios and their medians.  Environment: VSOCKFWD_BENCH_MIB (default 128),
-VSOCKFWD_BENCH_ROUNDS (default 3).
+VSOCKFWD_BENCH_ROUNDS (default 3), VSOCKFWD_BENCH_SMP (vCPUs, default 2).
 """
 import os
 import re
@@ -24,12 +24,13 @@ def main():
     tool = os.path.join(build, "guest", "vsockfwd-test")
     mib = os.environ.get("VSOCKFWD_BENCH_MIB", "128")
     rounds = os.environ.get("VSOCKFWD_BENCH_ROUNDS", "3")
+    smp = int(os.environ.get("VSOCKFWD_BENCH_SMP", "2"))
     for path in (ko, tool):
         if not os.path.exists(path):
             print(f"vsockfwd bench: {path} missing (make kmod all)", file=sys.stderr)
             return 1
     text, kernel = vsockfwd_vm.run_guest(ko, tool, build, ["bench", mib, rounds],
-                                         timeout=1800)
+                                         timeout=1800, smp=smp)
     rows = []
     for line in text.splitlines():
         if line.startswith("BENCH "):
@@ -39,16 +40,19 @@ def main():
         print("vsockfwd bench: the guest run failed", file=sys.stderr)
         return 1
 
-    print(f"guest kernel {kernel}, TCG, 2 vCPUs, vsock loopback, {mib} MiB per run,"
+    print(f"guest kernel {kernel}, TCG, {smp} vCPUs, vsock loopback, {mib} MiB per run,"
           f" {rounds} rounds")
-    print(f"{'direction':15} {'method':12} {'MB/s (median)':>14} {'guest CPU s/GiB':>16}")
+    print(f"{'direction':15} {'method':12} {'MB/s (median)':>14} {'guest CPU s/GiB':>16}"
+          f" {'worker runs/MiB':>16}")
     table = {}
     for r in rows:
         table.setdefault((r["dir"], r["method"]), []).append(r)
     for (d, m), rs in table.items():
         mbps = statistics.median(float(r["mbps"]) for r in rs)
         cpu = statistics.median(float(r["cpu_s_per_gib"]) for r in rs)
-        print(f"{d:15} {m:12} {mbps:14.1f} {cpu:16.2f}")
+        runs = statistics.median(float(r["runs_per_mib"]) for r in rs)
+        runs_text = f"{runs:16.1f}" if m == "kmod" else f"{'-':>16}"
+        print(f"{d:15} {m:12} {mbps:14.1f} {cpu:16.2f} {runs_text}")
 
     print("ratios of kmod, per round (same direction, same round):")
     for d in sorted({r["dir"] for r in rows}):

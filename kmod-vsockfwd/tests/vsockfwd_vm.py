@@ -78,7 +78,7 @@ def build_initramfs(dest, ko, tool, vsock_dir):
         shutil.rmtree(root)
 
 
-def run_guest(ko, tool, build_dir, args, timeout):
+def run_guest(ko, tool, build_dir, args, timeout, smp=2):
     """Run `vsockfwd-test ARGS` in a guest; returns (console text, kernel)."""
     release = module_release(ko)
     kernel, vsock_dir = find_kernel(release, build_dir)
@@ -87,7 +87,7 @@ def run_guest(ko, tool, build_dir, args, timeout):
     with tempfile.TemporaryDirectory(prefix="vsockfwd-vm-") as tmp:
         initrd = os.path.join(tmp, "initrd.cpio")
         build_initramfs(initrd, ko, tool, vsock_dir)
-        cmd = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-smp", "2",
+        cmd = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-smp", str(smp),
                "-m", "768", "-nodefaults", "-no-reboot", "-display", "none",
                "-serial", "stdio", "-kernel", kernel, "-initrd", initrd,
                "-append", "console=ttyS0 panic=-1 quiet loglevel=4 "
