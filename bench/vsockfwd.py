@@ -6,7 +6,8 @@ Boots the guest of kmod-vsockfwd/tests/vsockfwd_vm.py once and runs
 through vsockfwd.ko, a read/write relay and (pipe -> vsock) a splice relay,
 plus a pipe-only baseline.  Prints the absolute figures, then the per-round
 ratios and their medians.  Environment: VSOCKFWD_BENCH_MIB (default 128),
-VSOCKFWD_BENCH_ROUNDS (default 3), VSOCKFWD_BENCH_SMP (vCPUs, default 2).
+VSOCKFWD_BENCH_ROUNDS (default 3), VSOCKFWD_BENCH_SMP (vCPUs, default 2),
+VSOCKFWD_BENCH_WRITE (producer write size in bytes, default 65536).
 """
 import os
 import re
@@ -25,11 +26,12 @@ def main():
     mib = os.environ.get("VSOCKFWD_BENCH_MIB", "128")
     rounds = os.environ.get("VSOCKFWD_BENCH_ROUNDS", "3")
     smp = int(os.environ.get("VSOCKFWD_BENCH_SMP", "2"))
+    write = os.environ.get("VSOCKFWD_BENCH_WRITE", "65536")
     for path in (ko, tool):
         if not os.path.exists(path):
             print(f"vsockfwd bench: {path} missing (make kmod all)", file=sys.stderr)
             return 1
-    text, kernel = vsockfwd_vm.run_guest(ko, tool, build, ["bench", mib, rounds],
+    text, kernel = vsockfwd_vm.run_guest(ko, tool, build, ["bench", mib, rounds, write],
                                          timeout=1800, smp=smp)
     rows = []
     for line in text.splitlines():
@@ -41,7 +43,7 @@ def main():
         return 1
 
     print(f"guest kernel {kernel}, TCG, {smp} vCPUs, vsock loopback, {mib} MiB per run,"
-          f" {rounds} rounds")
+          f" {rounds} rounds, {write}-byte producer writes")
     print(f"{'direction':15} {'method':12} {'MB/s (median)':>14} {'guest CPU s/GiB':>16}"
           f" {'worker runs/MiB':>16}")
     table = {}

@@ -151,7 +151,8 @@ static ssize_t vsockfwd_pipe_to_sock(struct vsockfwd *fwd)
 	ret = sock_sendmsg(fwd->sock, &msg);
 	if (ret > 0)
 		vsockfwd_held_advance(fwd, ret, true);
-	return ret;
+	/* Nothing accepted and no error: wait for room, do not spin. */
+	return ret ? ret : -EAGAIN;
 }
 
 /* Returns how many of the first @nr spare pages are allocated, or -ENOMEM. */

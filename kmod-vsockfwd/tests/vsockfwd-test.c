@@ -6,8 +6,8 @@
  *	RESULT <name> ok|fail key=value ...
  *
  * `vsockfwd-test test` runs the scenarios (tests/e2e/test_vsockfwd.py),
- * `vsockfwd-test bench MIB ROUNDS` compares vsockfwd.ko against user-space
- * relays (bench/vsockfwd.py) and prints BENCH lines.
+ * `vsockfwd-test bench MIB ROUNDS [WRITE_SIZE]` compares vsockfwd.ko against
+ * user-space relays (bench/vsockfwd.py) and prints BENCH lines.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +41,8 @@ static int dev_fd = -1;
 static int failures;
 /* Benchmarks skip generating and hashing per byte: it would dominate. */
 static bool verify = true;
+/* Producer write size when not verifying (benchmarks of small writes). */
+static size_t write_size = CHUNK;
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -291,7 +293,7 @@ static int producer_start(struct producer *p, int fd, int64_t len,
 
 		child_keep_only(&fd, &hp[1]);
 		while (len < 0 || off < (uint64_t)len) {
-			size_t n = CHUNK;
+			size_t n = verify ? CHUNK : write_size;
 
 			if (len >= 0 && (uint64_t)len - off < n)
 				n = len - off;
@@ -928,10 +930,10 @@ static int run_bench(uint64_t mib, int rounds)
 				secs = bench_one(m, dirs[d], mib * MIB, port++, &cpu);
 				runs = read_counter("runs") - runs;
 				printf("BENCH round=%d dir=%s method=%s mib=%" PRIu64
-				       " secs=%.3f mbps=%.1f cpu_s_per_gib=%.2f"
+				       " write=%zu secs=%.3f mbps=%.1f cpu_s_per_gib=%.2f"
 				       " runs_per_mib=%.1f\n",
 				       r, dirs[d] ? "pipe-to-vsock" : "vsock-to-pipe",
-				       relay_name[m], mib, secs,
+				       relay_name[m], mib, write_size, secs,
 				       secs > 0 ? mib * MIB / secs / 1e6 : 0,
 				       secs > 0 ? cpu * 1024 / mib : 0,
 				       (double)runs / mib);
@@ -952,6 +954,10 @@ int main(int argc, char **argv)
 		printf("RESULT open_dev fail errno=%d\nDONE failures=1\n", errno);
 		return 1;
 	}
+	if (argc > 4)
+		write_size = strtoul(argv[4], NULL, 0);
+	if (!write_size || write_size > CHUNK)
+		write_size = CHUNK;
 	if (argc >= 2 && !strcmp(argv[1], "bench"))
 		return run_bench(argc > 2 ? strtoull(argv[2], NULL, 0) : 256,
 				 argc > 3 ? atoi(argv[3]) : 3);
