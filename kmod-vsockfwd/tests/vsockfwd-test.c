@@ -525,6 +525,79 @@ static void scenario_peer_reset(unsigned int port)
 	       got, ret, res.error, (unsigned long long)res.bytes, status);
 }
 
+/* The producer is killed mid-stream: a normal EOF, everything written arrives. */
+static void scenario_producer_killed(unsigned int port)
+{
+	struct vsockfwd_result res = {};
+	uint64_t got = 0, more = 0, hash;
+	struct producer prod;
+	int h = -1, srv = -1, ret, rc;
+
+	ret = endless_stream(port, &h, &srv, &prod);
+	if (ret) {
+		result("producer_killed", false, "setup=%d", ret);
+		return;
+	}
+	rc = consume(srv, MIB, &got, &hash);
+	kill(prod.pid, SIGKILL);
+	waitpid(prod.pid, NULL, 0);
+	close(prod.hash_fd);
+	rc = rc ? rc : consume(srv, UINT64_MAX, &more, &hash);
+	ret = fwd_result(h, 5000, &res);
+	close(h);
+	close(srv);
+	result("producer_killed", !rc && !ret && !res.error &&
+	       res.bytes == got + more,
+	       "handle=%d handle_error=%d handle_bytes=%llu received=%" PRIu64,
+	       ret, res.error, (unsigned long long)res.bytes, got + more);
+}
+
+/*
+ * The process owning the handle (the agent) is killed: its forwarder is
+ * cancelled like on close, the stream ends, nothing stays behind.
+ */
+static void scenario_agent_killed(unsigned int port)
+{
+	long active0 = read_counter("active");
+	int lfd, cli, srv, p[2], ret, status;
+	uint64_t got = 0, hash, dummy;
+	struct producer prod;
+	pid_t agent;
+
+	lfd = vsock_listen(port);
+	if (lfd < 0 || vsock_pair(lfd, port, &cli, &srv) < 0 ||
+	    pipe2(p, O_CLOEXEC) < 0) {
+		result("agent_killed", false, "setup errno=%d", errno);
+		return;
+	}
+	close(lfd);
+	agent = fork();
+	if (agent == 0) {
+		if (fwd_splice(p[0], cli, VSOCKFWD_F_SHUT_WR) < 0)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[0]);
+	close(cli);
+	ret = producer_start(&prod, p[1], -1, 5);
+	close(p[1]);
+	if (agent < 0 || ret) {
+		result("agent_killed", false, "agent=%d producer=%d", agent, ret);
+		return;
+	}
+	consume(srv, MIB, &got, &hash);
+	kill(agent, SIGKILL);
+	waitpid(agent, NULL, 0);
+	ret = consume(srv, UINT64_MAX, &got, &hash);
+	close(srv);
+	status = producer_finish(&prod, &dummy);
+	result("agent_killed", (ret == 0 || ret == -ECONNRESET) && status == 3 &&
+	       read_counter("active") == active0,
+	       "end=%d producer=%d active_delta=%ld", ret, status,
+	       read_counter("active") - active0);
+}
+
 /* stdin: the pipe's reader exits while the host is idle; the forwarder ends. */
 static void scenario_stdin_reader_exit(unsigned int port)
 {
@@ -802,6 +875,8 @@ static int run_tests(void)
 	scenario_peer_reset(5004);
 	scenario_cancel(5005);
 	scenario_stdin_reader_exit(5009);
+	scenario_producer_killed(5010);
+	scenario_agent_killed(5011);
 	scenario_concurrent(5006, 300, 128 * 1024);
 	scenario_counters();
 	scenario_rmmod(5007);

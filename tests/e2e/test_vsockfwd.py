@@ -78,6 +78,17 @@ def test_closing_handle_cancels(guest):
     assert float(f["close_ms"]) < 1000 and f["producer"] == "3"
 
 
+def test_killed_producer_is_a_clean_eof(guest):
+    f = scenario(guest, "producer_killed")
+    assert f["handle_error"] == "0"
+    assert f["handle_bytes"] == f["received"]
+
+
+def test_killed_agent_cancels_its_forwarders(guest):
+    f = scenario(guest, "agent_killed")
+    assert f["producer"] == "3" and f["active_delta"] == "0"
+
+
 def test_stdin_forwarder_ends_when_reader_exits(guest):
     f = scenario(guest, "stdin_reader_exit")
     assert f["handle_error"] == "-32" and f["handle_bytes"] == "6"
