@@ -822,6 +822,58 @@ static void scenario_counters(void)
 	       active, started, finished, bytes);
 }
 
+#define KMEMLEAK "/sys/kernel/debug/kmemleak"
+
+static int kmemleak_command(const char *cmd)
+{
+	int fd = open(KMEMLEAK, O_WRONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = write_all(fd, cmd, strlen(cmd));
+	close(fd);
+	return ret;
+}
+
+/*
+ * With a kmemleak kernel: objects allocated by the module and no longer
+ * referenced.  Run while the module is loaded, so backtraces name it.
+ */
+static void scenario_kmemleak(void)
+{
+	int leaks = 0, vsockfwd = 0;
+	char line[512];
+	bool in_vsockfwd_report = false;
+	FILE *f;
+
+	if (kmemleak_command("scan") < 0) {
+		printf("RESULT kmemleak skip no-kmemleak\n");
+		return;
+	}
+	/* kmemleak ignores objects younger than 5 s. */
+	sleep(6);
+	kmemleak_command("scan");
+	f = fopen(KMEMLEAK, "re");
+	if (!f) {
+		result("kmemleak", false, "open errno=%d", errno);
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "unreferenced object")) {
+			leaks++;
+			in_vsockfwd_report = false;
+		}
+		if (strstr(line, "vsockfwd") && !in_vsockfwd_report) {
+			vsockfwd++;
+			in_vsockfwd_report = true;
+		}
+	}
+	fclose(f);
+	result("kmemleak", !vsockfwd, "unreferenced=%d vsockfwd=%d", leaks,
+	       vsockfwd);
+}
+
 static int open_dev(void)
 {
 	dev_fd = open("/dev/vsockfwd", O_RDWR | O_CLOEXEC);
@@ -868,6 +920,7 @@ static int run_tests(void)
 	struct rlimit rl = { 8192, 8192 };
 
 	setrlimit(RLIMIT_NOFILE, &rl);
+	kmemleak_command("clear");
 	scenario_api();
 	scenario_stream("stdout_64m", 5001, true, 64ULL * MIB);
 	scenario_stream("stdin_64m", 5002, false, 64ULL * MIB);
@@ -879,6 +932,7 @@ static int run_tests(void)
 	scenario_agent_killed(5011);
 	scenario_concurrent(5006, 300, 128 * 1024);
 	scenario_counters();
+	scenario_kmemleak();
 	scenario_rmmod(5007);
 	scenario_stream("after_reload", 5008, true, 4ULL * MIB);
 	printf("DONE failures=%d\n", failures);

@@ -3,7 +3,7 @@
 The guest is the kernel vsockfwd.ko was built for (its vermagic names the
 release): Debian's /boot/vmlinuz-<release> with the vsock loopback modules
 from /lib/modules/<release>, or the minimal kernel in build/kernel when the
-module was built against it (vsock built in).  The initramfs is busybox
+module was built against it (vsock built in), or $VSOCKFWD_GUEST_KERNEL.  The initramfs is busybox
 plus vsockfwd.ko and the static test tool, assembled in a temp dir.
 """
 import os
@@ -19,6 +19,7 @@ INIT = """#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 for m in {modules}; do
     insmod /lib/modules/$m.ko || echo "INIT insmod $m failed"
 done
@@ -37,7 +38,14 @@ def module_release(ko):
 
 
 def find_kernel(release, build_dir):
-    """(kernel image, directory of vsock .ko files or None) for release."""
+    """(kernel image, directory of vsock .ko files or None) for release.
+
+    VSOCKFWD_GUEST_KERNEL names another image (vsock built in), e.g. a debug
+    build with lockdep, KASAN and kmemleak.
+    """
+    override = os.environ.get("VSOCKFWD_GUEST_KERNEL")
+    if override:
+        return override, None
     debian = f"/boot/vmlinuz-{release}"
     if os.path.exists(debian):
         return debian, f"/lib/modules/{release}/kernel/net/vmw_vsock"
@@ -90,7 +98,7 @@ def run_guest(ko, tool, build_dir, args, timeout, smp=2):
         cmd = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-smp", str(smp),
                "-m", "768", "-nodefaults", "-no-reboot", "-display", "none",
                "-serial", "stdio", "-kernel", kernel, "-initrd", initrd,
-               "-append", "console=ttyS0 panic=-1 quiet loglevel=4 "
+               "-append", "console=ttyS0 panic=-1 quiet loglevel=5 "
                "vsockfwd_test=" + ",".join(args)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
