@@ -386,10 +386,16 @@ err_free:
 	return ret;
 }
 
+/*
+ * The size bits of the command follow the caller's struct version; the
+ * struct's own size field is what counts, so they are not compared.
+ */
 static long vsockfwd_dev_ioctl(struct file *file, unsigned int cmd,
 			       unsigned long arg)
 {
-	if (cmd != VSOCKFWD_SPLICE)
+	if (_IOC_TYPE(cmd) != VSOCKFWD_IOC_MAGIC ||
+	    _IOC_NR(cmd) != _IOC_NR(VSOCKFWD_SPLICE) ||
+	    _IOC_DIR(cmd) != _IOC_WRITE)
 		return -ENOTTY;
 	return vsockfwd_splice((const void __user *)arg);
 }
@@ -411,6 +417,10 @@ static struct miscdevice vsockfwd_misc = {
 static int __init vsockfwd_init(void)
 {
 	int ret;
+
+	BUILD_BUG_ON(sizeof(struct vsockfwd_splice) !=
+		     VSOCKFWD_SPLICE_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct vsockfwd_result) != 16);
 
 	/*
 	 * Per-CPU, not unbound: the work runs on the CPU of whoever woke it

@@ -54,6 +54,7 @@ def test_api_rejects_bad_arguments(guest):
     f = scenario(guest, "api")
     assert int(f["flags"]) == -22 and int(f["badf"]) == -9
     assert f["cloexec"] == "1"
+    assert int(f["ext_nonzero"]) == -7 and f["ext_zero_ok"] == "1"  # E2BIG
 
 
 @pytest.mark.parametrize("name", ["stdout_64m", "stdin_64m"])

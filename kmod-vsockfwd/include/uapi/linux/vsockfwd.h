@@ -62,7 +62,10 @@ struct vsockfwd_result {
 };
 
 #define VSOCKFWD_IOC_MAGIC	0xB8
-/* Returns a new handle fd (O_CLOEXEC) or -1 with errno set. */
+/*
+ * Returns a new handle fd (O_CLOEXEC) or -1 with errno set.  The module
+ * ignores the command's size bits and reads struct vsockfwd_splice.size.
+ */
 #define VSOCKFWD_SPLICE		_IOW(VSOCKFWD_IOC_MAGIC, 1, struct vsockfwd_splice)
 
 #endif /* _UAPI_LINUX_VSOCKFWD_H */
