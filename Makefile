@@ -25,6 +25,9 @@ include $(FRAGMENTS)
 include mk/tests.mk
 include mk/install.mk
 
+# Keep intermediate objects (test .o files made by pattern rules).
+.SECONDARY:
+
 .PHONY: all deps check run image kmod kernel bench clean
 
 all: $(ALL_TARGETS)
