@@ -525,6 +525,35 @@ static void scenario_peer_reset(unsigned int port)
 	       got, ret, res.error, (unsigned long long)res.bytes, status);
 }
 
+/*
+ * A reader that never reads: the forwarder stops at the socket's credit
+ * (256 KiB by default) instead of buffering; nothing grows meanwhile.
+ */
+static void scenario_bounded(unsigned int port)
+{
+	long bytes0 = read_counter("bytes"), moved1, moved2;
+	struct producer prod;
+	uint64_t dummy;
+	int h = -1, srv = -1, ret;
+
+	ret = endless_stream(port, &h, &srv, &prod);
+	if (ret) {
+		result("bounded", false, "setup=%d", ret);
+		return;
+	}
+	usleep(500000);
+	moved1 = read_counter("bytes") - bytes0;
+	usleep(500000);
+	moved2 = read_counter("bytes") - bytes0;
+	close(h);
+	close(srv);
+	ret = producer_finish(&prod, &dummy);
+	result("bounded", moved1 > 0 && moved2 == moved1 && moved2 <= 512 * 1024 &&
+	       ret == 3,
+	       "moved_at_500ms=%ld moved_at_1s=%ld producer=%d", moved1, moved2,
+	       ret);
+}
+
 /* The producer is killed mid-stream: a normal EOF, everything written arrives. */
 static void scenario_producer_killed(unsigned int port)
 {
@@ -940,6 +969,7 @@ static int run_tests(void)
 	scenario_cancel(5005);
 	scenario_stdin_reader_exit(5009);
 	scenario_producer_killed(5010);
+	scenario_bounded(5012);
 	scenario_agent_killed(5011);
 	scenario_concurrent(5006, 300, 128 * 1024);
 	scenario_counters();
