@@ -29,3 +29,6 @@ kernel-verified:
 
 $(KERNEL_VMLINUX) $(KERNEL_BZIMAGE) &: $(KERNEL_INPUTS)
 	@kernel/build.sh --out $(KERNEL_OUT)
+
+# The e2e tier boots this kernel and builds modules against it.
+E2E_TEST_PREREQS += $(KERNEL_VMLINUX)
