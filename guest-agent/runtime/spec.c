@@ -1127,7 +1127,7 @@ int runtime_spec_parse(const Grpc__Spec *spec, const char *container_id,
 		return husk_error_set(err, EINVAL, "spec: missing");
 	if (!spec->process)
 		return husk_error_set(err, EINVAL, "spec.process: missing");
-	if (!spec->linux_)
+	if (!spec->linux)
 		return husk_error_set(err, EINVAL, "spec.linux: missing");
 
 	cfg = calloc(1, sizeof(*cfg));
@@ -1137,7 +1137,7 @@ int runtime_spec_parse(const Grpc__Spec *spec, const char *container_id,
 	if (r == 0)
 		r = process_parse_at(spec->process, "spec.process", &cfg->process, err);
 	if (r == 0)
-		r = parse_linux(spec->linux_, cfg, err);
+		r = parse_linux(spec->linux, cfg, err);
 	if (r == 0)
 		r = parse_hostname(spec, cfg, err);
 	if (r == 0)

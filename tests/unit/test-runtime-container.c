@@ -315,8 +315,8 @@ static void test_readonly_and_masked(void **state)
 	char *masked[] = { (char *)"/proc/kcore" };
 	ts_add_mount(&f->ts, "/tmp", "tmpfs", "tmpfs", tmp_opts);
 	f->ts.root.readonly = true;
-	f->ts.linux_.maskedpaths = masked;
-	f->ts.linux_.n_maskedpaths = 1;
+	f->ts.linux.maskedpaths = masked;
+	f->ts.linux.n_maskedpaths = 1;
 	assert_string_equal(run(f, "ro-masked", &code), "ro\n0\ntmp-rw\n");
 	assert_int_equal(code, 0);
 }
@@ -485,10 +485,10 @@ static void test_user_namespace(void **state)
 	map.hostid = 100000;
 	map.size = 65536;
 	ts_add_ns(&f->ts, "user");
-	f->ts.linux_.uidmappings = maps;
-	f->ts.linux_.n_uidmappings = 1;
-	f->ts.linux_.gidmappings = maps;
-	f->ts.linux_.n_gidmappings = 1;
+	f->ts.linux.uidmappings = maps;
+	f->ts.linux.n_uidmappings = 1;
+	f->ts.linux.gidmappings = maps;
+	f->ts.linux.n_gidmappings = 1;
 	f->ts.spec.hostname = (char *)"userns";
 	/* root inside, host uid 100000 outside */
 	assert_string_equal(run(f, "userns", &code),
@@ -624,7 +624,7 @@ static void test_missing_controller_is_reported(void **state)
 	ts_init(&f->ts, rootfs, (const char *[]){ "true", NULL });
 	f->ts.pids.limit = 10;
 	f->ts.resources.pids = &f->ts.pids;
-	f->ts.linux_.resources = &f->ts.resources;
+	f->ts.linux.resources = &f->ts.resources;
 	assert_null(create(f, "no-pids", &err));
 	assert_int_equal(err.code, EOPNOTSUPP);
 	assert_non_null(strstr(err.msg, "pids controller is not available"));
@@ -643,7 +643,7 @@ static void test_pids_limit(void **state)
 	ts_init(&f->ts, rootfs, (const char *[]){ "cat", "/sys/fs/cgroup/pids.max", NULL });
 	f->ts.pids.limit = 10;
 	f->ts.resources.pids = &f->ts.pids;
-	f->ts.linux_.resources = &f->ts.resources;
+	f->ts.linux.resources = &f->ts.resources;
 	ts_add_ns(&f->ts, "cgroup");
 	static const char *const cg_opts[] = { "nosuid", "ro", NULL };
 	ts_add_mount(&f->ts, "/sys/fs/cgroup", "cgroup", "cgroup", cg_opts);

@@ -60,7 +60,7 @@ static void test_good_spec(void **state)
 	t.resources.memory = &t.memory;
 	t.resources.cpu = &t.cpu;
 	t.resources.pids = &t.pids;
-	t.linux_.resources = &t.resources;
+	t.linux.resources = &t.resources;
 
 	assert_int_equal(runtime_spec_parse(&t.spec, "good-1", &cfg, &err), 0);
 	assert_string_equal(err.msg, "");
@@ -148,7 +148,7 @@ static Grpc__LinuxDevice *devp[] = { &dev };
 
 static void m_no_process(struct test_spec *t) { t->spec.process = NULL; }
 static void m_no_root(struct test_spec *t) { t->spec.root = NULL; }
-static void m_no_linux(struct test_spec *t) { t->spec.linux_ = NULL; }
+static void m_no_linux(struct test_spec *t) { t->spec.linux = NULL; }
 static void m_root_relative(struct test_spec *t) { t->root.path = (char *)"rootfs"; }
 static void m_root_missing(struct test_spec *t) { t->root.path = (char *)"/no/such/rootfs"; }
 static void m_root_file(struct test_spec *t) { t->root.path = (char *)"/proc/self/status"; }
@@ -194,12 +194,12 @@ static void m_ns_join_pid(struct test_spec *t) { t->ns[0].path = (char *)"/proc/
 static void m_ns_join_relative(struct test_spec *t)
 {
 	ts_add_ns(t, "network");
-	t->ns[t->linux_.n_namespaces - 1].path = (char *)"proc/1/ns/net";
+	t->ns[t->linux.n_namespaces - 1].path = (char *)"proc/1/ns/net";
 }
 static void m_hostname_no_uts(struct test_spec *t)
 {
 	t->spec.hostname = (char *)"box";
-	t->linux_.n_namespaces = 3;	/* pid, mount, ipc */
+	t->linux.n_namespaces = 3;	/* pid, mount, ipc */
 }
 static void m_hostname_joined_uts(struct test_spec *t)
 {
@@ -231,8 +231,8 @@ static void m_maps_no_userns(struct test_spec *t)
 {
 	grpc__linux_idmapping__init(&idmap);
 	idmap.size = 1;
-	t->linux_.uidmappings = idmapp;
-	t->linux_.n_uidmappings = 1;
+	t->linux.uidmappings = idmapp;
+	t->linux.n_uidmappings = 1;
 }
 static void m_map_overflow(struct test_spec *t)
 {
@@ -240,72 +240,72 @@ static void m_map_overflow(struct test_spec *t)
 	grpc__linux_idmapping__init(&idmap);
 	idmap.hostid = 0xfffffff0;
 	idmap.size = 0x100;
-	t->linux_.uidmappings = idmapp;
-	t->linux_.n_uidmappings = 1;
+	t->linux.uidmappings = idmapp;
+	t->linux.n_uidmappings = 1;
 }
 static void m_masked_relative(struct test_spec *t)
 {
-	t->linux_.maskedpaths = rel_paths;
-	t->linux_.n_maskedpaths = 1;
+	t->linux.maskedpaths = rel_paths;
+	t->linux.n_maskedpaths = 1;
 }
 static void m_readonly_relative(struct test_spec *t)
 {
-	t->linux_.readonlypaths = rel_paths;
-	t->linux_.n_readonlypaths = 1;
+	t->linux.readonlypaths = rel_paths;
+	t->linux.n_readonlypaths = 1;
 }
-static void m_propagation(struct test_spec *t) { t->linux_.rootfspropagation = (char *)"sideways"; }
+static void m_propagation(struct test_spec *t) { t->linux.rootfspropagation = (char *)"sideways"; }
 static void m_device_outside_dev(struct test_spec *t)
 {
 	grpc__linux_device__init(&dev);
 	dev.path = (char *)"/etc/null";
 	dev.type = (char *)"c";
-	t->linux_.devices = devp;
-	t->linux_.n_devices = 1;
+	t->linux.devices = devp;
+	t->linux.n_devices = 1;
 }
 static void m_device_type(struct test_spec *t)
 {
 	grpc__linux_device__init(&dev);
 	dev.path = (char *)"/dev/thing";
 	dev.type = (char *)"x";
-	t->linux_.devices = devp;
-	t->linux_.n_devices = 1;
+	t->linux.devices = devp;
+	t->linux.n_devices = 1;
 }
 static void m_memory_swap(struct test_spec *t)
 {
 	t->memory.limit = 2 << 20;
 	t->memory.swap = 1 << 20;
 	t->resources.memory = &t->memory;
-	t->linux_.resources = &t->resources;
+	t->linux.resources = &t->resources;
 }
 static void m_memory_negative(struct test_spec *t)
 {
 	t->memory.limit = -5;
 	t->resources.memory = &t->memory;
-	t->linux_.resources = &t->resources;
+	t->linux.resources = &t->resources;
 }
 static void m_cpu_shares(struct test_spec *t)
 {
 	t->cpu.shares = 1;
 	t->resources.cpu = &t->cpu;
-	t->linux_.resources = &t->resources;
+	t->linux.resources = &t->resources;
 }
 static void m_cpu_period(struct test_spec *t)
 {
 	t->cpu.period = 10;
 	t->resources.cpu = &t->cpu;
-	t->linux_.resources = &t->resources;
+	t->linux.resources = &t->resources;
 }
 static void m_cpu_rt(struct test_spec *t)
 {
 	t->cpu.realtimeruntime = 1000;
 	t->resources.cpu = &t->cpu;
-	t->linux_.resources = &t->resources;
+	t->linux.resources = &t->resources;
 }
 static void m_cpuset(struct test_spec *t)
 {
 	t->cpu.cpus = (char *)"0-3;rm";
 	t->resources.cpu = &t->cpu;
-	t->linux_.resources = &t->resources;
+	t->linux.resources = &t->resources;
 }
 
 static const struct bad_case bad_cases[] = {

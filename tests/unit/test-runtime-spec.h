@@ -17,7 +17,7 @@ struct test_spec {
 	Grpc__Process process;
 	Grpc__User user;
 	Grpc__Root root;
-	Grpc__Linux linux_;
+	Grpc__Linux linux;
 	Grpc__LinuxNamespace ns[TS_MAX];
 	Grpc__LinuxNamespace *nsp[TS_MAX];
 	Grpc__Mount mounts[TS_MAX];
@@ -38,7 +38,7 @@ struct test_spec {
 
 static inline void ts_add_ns(struct test_spec *t, const char *type)
 {
-	size_t i = t->linux_.n_namespaces++;
+	size_t i = t->linux.n_namespaces++;
 
 	grpc__linux_namespace__init(&t->ns[i]);
 	t->ns[i].type = (char *)type;
@@ -79,7 +79,7 @@ static inline void ts_add_rlimit(struct test_spec *t, const char *type,
 static inline void ts_add_sysctl(struct test_spec *t, const char *key,
 				 const char *value)
 {
-	size_t i = t->linux_.n_sysctl++;
+	size_t i = t->linux.n_sysctl++;
 
 	grpc__linux__sysctl_entry__init(&t->sysctl[i]);
 	t->sysctl[i].key = (char *)key;
@@ -98,7 +98,7 @@ static inline void ts_init(struct test_spec *t, const char *rootfs,
 	grpc__process__init(&t->process);
 	grpc__user__init(&t->user);
 	grpc__root__init(&t->root);
-	grpc__linux__init(&t->linux_);
+	grpc__linux__init(&t->linux);
 	grpc__linux_capabilities__init(&t->caps);
 	grpc__linux_resources__init(&t->resources);
 	grpc__linux_memory__init(&t->memory);
@@ -107,7 +107,7 @@ static inline void ts_init(struct test_spec *t, const char *rootfs,
 
 	t->spec.process = &t->process;
 	t->spec.root = &t->root;
-	t->spec.linux_ = &t->linux_;
+	t->spec.linux = &t->linux;
 	t->spec.mounts = t->mountp;
 	t->root.path = (char *)rootfs;
 
@@ -122,8 +122,8 @@ static inline void ts_init(struct test_spec *t, const char *rootfs,
 	t->process.cwd = (char *)"/";
 	t->process.rlimits = t->rlimitp;
 
-	t->linux_.namespaces = t->nsp;
-	t->linux_.sysctl = t->sysctlp;
+	t->linux.namespaces = t->nsp;
+	t->linux.sysctl = t->sysctlp;
 	ts_add_ns(t, "pid");
 	ts_add_ns(t, "mount");
 	ts_add_ns(t, "ipc");
