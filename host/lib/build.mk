@@ -3,10 +3,17 @@
 LIBHUSK_SRCS += host/lib/json.c host/lib/qmp.c host/lib/util.c \
 	host/lib/vm-argv.c host/lib/vm-probe.c host/lib/vm-spawn.c \
 	host/lib/vm-state.c host/lib/vm.c host/lib/vm-vsock.c
+# Sandboxes and containers: OCI specs, the agent client, stdio relays.
+LIBHUSK_SRCS += host/lib/oci-json.c host/lib/oci-spec.c host/lib/agent-client.c \
+	host/lib/sandbox.c host/lib/sandbox-container.c host/lib/sandbox-stdio.c
 LIBHUSK_OBJS := $(call objs-of,$(LIBHUSK_SRCS))
 LIBHUSK_SO   := $(LIBDIR_OUT)/libhusk.so.0
 LIBHUSK_A    := $(LIBDIR_OUT)/libhusk.a
 LIBHUSK_LIBS := -lpthread
+# The agent client speaks protobuf-c: generated messages and the runtime.
+LIBHUSK_LIBS += $(PROTO_LIB) $(PROTOBUF_C_LIBS) -lm
+$(LIBHUSK_SO): $(PROTO_LIB)
+$(LIBHUSK_A): $(PROTO_OBJS)
 
 $(LIBHUSK_OBJS): CFLAGS += -fvisibility=hidden
 
