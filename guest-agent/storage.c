@@ -91,6 +91,22 @@ static int mkdir_owned(const char *path, struct husk_error *err)
 	return 0;
 }
 
+/* STORAGE_ROOT and its parents (/run is a fresh tmpfs in the guest). */
+static int mkdir_storage_root(struct husk_error *err)
+{
+	char path[] = STORAGE_ROOT;
+
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir_owned(path, err) < 0)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir_owned(path, err);
+}
+
 static int storage_mount_one(const char *cid, const Grpc__Storage *s, size_t i,
 			     struct husk_error *err)
 {
@@ -112,7 +128,7 @@ static int storage_mount_one(const char *cid, const Grpc__Storage *s, size_t i,
 	if (r < 0)
 		return r;
 	snprintf(dir, sizeof(dir), "%s/%s", STORAGE_ROOT, cid);
-	r = mkdir_owned(STORAGE_ROOT, err);
+	r = mkdir_storage_root(err);
 	if (r == 0)
 		r = mkdir_owned(dir, err);
 	if (r == 0)
