@@ -27,6 +27,8 @@
 
 #define MAX_ENV 256
 #define CONTAINER_ID "husk-run"
+/* The agent queues OOM events as memory.events changes; it is prompt. */
+#define OOM_EVENT_WAIT_MS 500
 
 struct run_opts {
 	unsigned int vm_cpus;
@@ -370,6 +372,16 @@ static void debug_console_open(struct run_io *io)
 	run_io_console_follow(io);
 }
 
+/* A SIGKILL may be the OOM killer's: the agent queues an event if so. */
+static void report_oom_kill(struct husk_sandbox *sb)
+{
+	char id[128];
+
+	if (husk_sandbox_wait_oom(sb, OOM_EVENT_WAIT_MS, id, sizeof(id), NULL) == 0 &&
+	    !strcmp(id, CONTAINER_ID))
+		fprintf(stderr, "husk run: the container ran out of memory (OOM kill in its cgroup)\n");
+}
+
 /* The container's part: create, start, relay, wait, delete. */
 static int run_container(struct run_io *io, const struct husk_spec *spec,
 			 const struct run_opts *o, struct timeline *tl, int *status)
@@ -399,6 +411,8 @@ static int run_container(struct run_io *io, const struct husk_spec *spec,
 		r = run_io_loop(io, status);
 		run_tty_restore();
 		tl->exited = io->exited_ms;
+		if (r == 0 && *status == 128 + SIGKILL)
+			report_oom_kill(io->sb);
 	}
 	if (io->stdio.stdin_fd >= 0)
 		close(io->stdio.stdin_fd);
