@@ -43,3 +43,11 @@ UNIT_LIBS_test-vm-argv := $(LIBHUSK_LIBS)
 FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-json
 FUZZ_SRCS_fuzz-json := host/lib/json.c
 FUZZ_LIBS_fuzz-json := -lm
+
+# The sandbox side: config.json conversion (host/lib/oci-*.c).
+UNIT_TESTS += $(UNIT_OUT)/test-oci-spec
+UNIT_DEPS_test-oci-spec := $(LIBHUSK_A)
+UNIT_LIBS_test-oci-spec := $(PROTOBUF_C_LIBS) -lpthread -lm
+FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-oci-spec
+FUZZ_SRCS_fuzz-oci-spec := host/lib/oci-json.c host/lib/json.c common/error.c $(PROTO_SRCS)
+FUZZ_LIBS_fuzz-oci-spec := $(PROTOBUF_C_LIBS) -lm
