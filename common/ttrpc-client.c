@@ -221,8 +221,9 @@ static void client_deliver(struct husk_ttrpc_client *c, int rc,
 
 /*
  * Reader role: wait up to timeout_ms for input, then read and file frames
- * until the socket is drained or own (the reader's call) completes, so a
- * flood of replies for others cannot hold it.  Called without c->lock.
+ * until the socket is drained or own (the reader's call) completes or
+ * expires, so a flood of replies for others cannot hold it past its
+ * deadline.  Called without c->lock.
  */
 static void client_read(struct husk_ttrpc_client *c, struct husk_ttrpc_pending *own,
 			int timeout_ms)
@@ -253,7 +254,7 @@ static void client_read(struct husk_ttrpc_client *c, struct husk_ttrpc_pending *
 
 		pthread_mutex_lock(&c->lock);
 		client_deliver(c, rc, &frame, &e);
-		own_done = own->done;
+		own_done = own->done || ttrpc_remaining_ms(own->deadline) == 0;
 		pthread_mutex_unlock(&c->lock);
 		husk_ttrpc_frame_release(&frame);
 		if (own_done || (rc < 0 && rc != -EMSGSIZE))

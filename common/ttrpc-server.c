@@ -252,8 +252,11 @@ static int conn_send_response(struct husk_ttrpc_conn *conn, uint32_t stream_id,
 	len = ttrpc__response__get_packed_size(&resp);
 	if (len > HUSK_TTRPC_MAX_FRAME) {
 		/* Tell the client rather than leave it waiting. */
-		return conn_send_response(conn, stream_id, HUSK_TTRPC_RESOURCE_EXHAUSTED,
-					  "reply exceeds the ttRPC frame limit", NULL, 0, err);
+		conn_send_response(conn, stream_id, HUSK_TTRPC_RESOURCE_EXHAUSTED,
+				   "reply exceeds the ttRPC frame limit", NULL, 0, NULL);
+		return husk_error_set(err, EMSGSIZE,
+				      "ttRPC: a %zu byte reply on stream %u exceeds the frame limit",
+				      len, stream_id);
 	}
 	if (conn_out_reserve(conn, HUSK_TTRPC_HEADER_SIZE + len) < 0)
 		return husk_error_set(err, ENOMEM, "ttRPC: cannot queue a %zu byte reply", len);

@@ -5,6 +5,8 @@ RUNTIME_SRCS := $(addprefix guest-agent/runtime/, \
 	spec.c cgroup.c process.c child.c runtime.c)
 RUNTIME_OBJS := $(call objs-of,$(RUNTIME_SRCS))
 RUNTIME_CPPFLAGS := -Iguest-agent/runtime
+# no libraries beyond libc: capabilities, clone3 and openat2 are raw syscalls
+RUNTIME_LIBS :=
 
 $(RUNTIME_OBJS): CPPFLAGS += $(RUNTIME_CPPFLAGS)
 $(RUNTIME_OBJS): CFLAGS += $(PROTOBUF_C_CFLAGS)

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "husk-common/cleanup.h"
@@ -147,9 +149,9 @@ static void enable_controllers(const char *dir)
 	}
 }
 
-static int make_dir(const char *path, bool may_exist, struct husk_error *err)
+static int make_dir(const char *path, struct husk_error *err)
 {
-	if (mkdir(path, 0755) == 0 || (may_exist && errno == EEXIST))
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
 		return 0;
 	return husk_error_seterrno(err, errno, "cgroup mkdir %s", path);
 }
@@ -158,7 +160,7 @@ int cgroup_create(const char *root, const char *sandbox, const char *id,
 		  char **leaf, struct husk_error *err)
 {
 	char husk[PATH_MAX], sb[PATH_MAX], ctr[PATH_MAX];
-	struct stat st;
+	struct statfs sfs;
 	int r;
 
 	if (snprintf(husk, sizeof(husk), "%s/husk", root) >= (int)sizeof(husk) ||
@@ -166,22 +168,29 @@ int cgroup_create(const char *root, const char *sandbox, const char *id,
 	    snprintf(ctr, sizeof(ctr), "%s/%s", sb, id) >= (int)sizeof(ctr))
 		return husk_error_set(err, ENAMETOOLONG, "cgroup path under %s too long",
 				      root);
-	if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode))
-		return husk_error_seterrno(err, errno ? errno : ENOTDIR,
-					   "cgroup root %s", root);
+	if (statfs(root, &sfs) < 0)
+		return husk_error_seterrno(err, errno, "cgroup root %s", root);
+	/* e.g. the tmpfs of a cgroup v1 host: mkdir would make plain dirs */
+	if (sfs.f_type != CGROUP2_SUPER_MAGIC)
+		return husk_error_set(err, ENOTSUP,
+				      "cgroup root %s is not a cgroup2 mount", root);
 	if (access(husk, F_OK) < 0 || access(sb, F_OK) < 0)
 		enable_controllers(root);
-	r = make_dir(husk, true, err);
+	r = make_dir(husk, err);
 	if (r < 0)
 		return r;
 	enable_controllers(husk);
-	r = make_dir(sb, true, err);
+	r = make_dir(sb, err);
 	if (r < 0)
 		return r;
 	enable_controllers(sb);
-	r = make_dir(ctr, false, err);
-	if (r < 0)
-		return r;
+	if (mkdir(ctr, 0755) < 0) {
+		int e = errno;
+
+		/* a leftover leaf of an agent that died goes if it is empty */
+		if (e != EEXIST || rmdir(ctr) < 0 || mkdir(ctr, 0755) < 0)
+			return husk_error_seterrno(err, e, "cgroup mkdir %s", ctr);
+	}
 	*leaf = strdup(ctr);
 	if (!*leaf) {
 		rmdir(ctr);

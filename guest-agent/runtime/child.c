@@ -6,9 +6,9 @@
  * parent as a sync message naming it, then _exit(127).
  *
  * Init process: join/unshare the remaining namespaces, mount the rootfs
- * and the spec's mounts, make /dev, pivot_root, mask and protect paths,
- * sysctls, hostname; then, like an exec'd process: rlimits, identity,
- * capabilities, stdio, wait for the go, execve.
+ * and the spec's mounts, make /dev, pivot_root, sysctls, mask and protect
+ * paths, hostname; then, like an exec'd process: rlimits, cwd, stdio,
+ * identity and capabilities, wait for the go, execve.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -275,6 +275,8 @@ static void mount_one(const struct child_plan *plan, int root_fd,
 {
 	unsigned long extra = m->flags & ~(MS_BIND | MS_REC);
 	const char *type = m->type;
+	bool is_cgroup = type && (strcmp(type, "cgroup") == 0 ||
+				  strcmp(type, "cgroup2") == 0);
 	struct stat st;
 
 	if (m->bind) {
@@ -288,10 +290,17 @@ static void mount_one(const struct child_plan *plan, int root_fd,
 		if (extra)
 			remount_in_root(plan, root_fd, m->destination,
 					MS_REMOUNT | MS_BIND | extra, "remount");
+	} else if (is_cgroup && !plan->cfg->ns[NS_CGROUP].enabled) {
+		/* Without a cgroup namespace a cgroup2 mount would show the
+		 * whole guest's tree: show the container's own leaf instead. */
+		mount_in_root(plan, root_fd, plan->cgroup, m->destination, false,
+			      NULL, MS_BIND, NULL, "bind");
+		remount_in_root(plan, root_fd, m->destination,
+				MS_REMOUNT | MS_BIND | extra, "remount");
 	} else {
 		/* A v1 "cgroup" mount from a default spec means the
 		 * container's cgroup here, and the guest has only v2. */
-		if (strcmp(type, "cgroup") == 0)
+		if (is_cgroup)
 			type = "cgroup2";
 		mount_in_root(plan, root_fd, m->source ? m->source : type,
 			      m->destination, false, type, m->flags, m->data, "mount");
@@ -461,8 +470,13 @@ static void setup_mounts(const struct child_plan *plan)
 	if (cfg->rootfs_propagation)
 		mount_or_fail(plan, NULL, "/", NULL, cfg->rootfs_propagation, NULL,
 			      "set propagation of");
+}
+
+/* Last, after sysctls were written through a still-writable /proc/sys. */
+static void protect_paths(const struct child_plan *plan)
+{
 	mask_paths(plan);
-	if (cfg->root_readonly)
+	if (plan->cfg->root_readonly)
 		mount_or_fail(plan, NULL, "/", NULL,
 			      MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags("/"),
 			      NULL, "remount read-only");
@@ -769,6 +783,7 @@ void child_run_init(struct child_plan *plan)
 		child_fail(plan->sync_fd, errno, "unshare the cgroup namespace", NULL);
 	setup_mounts(plan);
 	write_sysctls(plan);
+	protect_paths(plan);
 	if (cfg->hostname && sethostname(cfg->hostname, strlen(cfg->hostname)) < 0)
 		child_fail(plan->sync_fd, errno, "sethostname ", cfg->hostname, NULL);
 	finish_and_exec(plan, true);

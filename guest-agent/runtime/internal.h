@@ -63,14 +63,14 @@ struct child_plan {
 	const struct process_config *proc;
 	uint64_t cap_mask;		/* capabilities this kernel knows */
 
-	/* init process only */
+	/* init process only (NULL for an exec'd one) */
 	const struct container_config *cfg;
+	const char *cgroup;		/* the container's leaf, for cgroup mounts */
 	bool wait_mapped;		/* user namespace: wait for SYNC_MAPPED */
 	bool unshare_cgroupns;
-	int join_fds[NS_COUNT];		/* namespaces to setns() into, -1 none */
-
-	/* exec'd process only */
-	bool is_exec;
+	/* namespaces to setns() into, -1 none: the spec's paths for an
+	 * init process, all of the container's for an exec'd one */
+	int join_fds[NS_COUNT];
 };
 
 /* child.c: never return; report failures on plan->sync_fd, _exit(127). */

@@ -152,6 +152,10 @@ int runtime_process_take_fd(struct runtime_process *proc, enum runtime_stream s)
 
 void runtime_process_close_stdin(struct runtime_process *proc)
 {
+	/* Closing one descriptor of a pty master tells the reader nothing:
+	 * the terminal's end-of-file character does (at a line start). */
+	if (proc->terminal && proc->stdio.in >= 0)
+		(void)!write(proc->stdio.in, "\x04", 1);
 	proc->stdio.in = safe_close(proc->stdio.in);
 }
 

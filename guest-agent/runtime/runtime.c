@@ -380,11 +380,14 @@ static int64_t now_ms(void)
 
 /*
  * SIGKILL everything in the container and wait, bounded, for its cgroup to
- * empty (zombies do not count).  Then collect the exit status of the
- * processes the loop has not reaped yet, so pending waits get answered.
+ * empty (zombies do not count).  Then reap the container's processes the
+ * loop has not reaped yet; with `notify`, their exits are reported so
+ * pending waits get answered (not for a container create is discarding:
+ * the caller never saw it).
  */
 static int container_kill_and_wait(struct runtime *rt, struct runtime_container *ctr,
-				   unsigned int timeout_s, struct husk_error *err)
+				   unsigned int timeout_s, bool notify,
+				   struct husk_error *err)
 {
 	int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
 	int r;
@@ -406,8 +409,12 @@ static int container_kill_and_wait(struct runtime *rt, struct runtime_container 
 
 		if (p->pid <= 0 || p->exited)
 			continue;
-		if (waitpid(p->pid, &status, WNOHANG) == p->pid)
+		if (waitpid(p->pid, &status, WNOHANG) != p->pid)
+			continue;
+		if (notify)
 			process_record_exit(rt, p, status);
+		else
+			p->exited = true;
 	}
 	return 0;
 }
@@ -426,7 +433,8 @@ static void container_unlink(struct runtime *rt, struct runtime_container *ctr)
 static void container_discard(struct runtime *rt, struct runtime_container *ctr)
 {
 	if (ctr->cgroup) {
-		(void)container_kill_and_wait(rt, ctr, REMOVE_DEFAULT_TIMEOUT_S, NULL);
+		(void)container_kill_and_wait(rt, ctr, REMOVE_DEFAULT_TIMEOUT_S,
+					      false, NULL);
 		(void)cgroup_remove(ctr->cgroup, NULL);
 	}
 	container_free(ctr);
@@ -438,8 +446,9 @@ static void container_discard(struct runtime *rt, struct runtime_container *ctr)
 static int open_join_fds(const struct container_config *cfg, int *fds,
 			 struct husk_error *err)
 {
-	for (int k = 0; k < NS_COUNT; k++) {
+	for (int k = 0; k < NS_COUNT; k++)
 		fds[k] = -1;
+	for (int k = 0; k < NS_COUNT; k++) {
 		if (!cfg->ns[k].path)
 			continue;
 		fds[k] = open(cfg->ns[k].path, O_RDONLY | O_CLOEXEC);
@@ -530,6 +539,7 @@ static int spawn_init(struct runtime_container *ctr, struct runtime_process *ini
 	plan.proc = cfg->process;
 	plan.cap_mask = cap_mask;
 	plan.cfg = cfg;
+	plan.cgroup = ctr->cgroup;
 	plan.wait_mapped = cfg->ns[NS_USER].enabled;
 	plan.unshare_cgroupns = cfg->ns[NS_CGROUP].enabled && !cfg->ns[NS_CGROUP].path;
 
@@ -693,7 +703,6 @@ static int spawn_exec(struct runtime_container *ctr, struct runtime_process *pro
 	memcpy(plan.stdio, sp.child, sizeof(plan.stdio));
 	plan.proc = pc;
 	plan.cap_mask = capability_mask();
-	plan.is_exec = true;
 	memcpy(plan.join_fds, ctr->ns_fds, sizeof(plan.join_fds));
 
 	pid = clone_into_cgroup(0, cgroup_fd);
@@ -867,7 +876,8 @@ int runtime_container_remove(struct runtime *rt, struct runtime_container *ctr,
 	if (ctr->state == RUNTIME_PAUSED)
 		(void)cgroup_freeze(ctr->cgroup, false, NULL);
 	r = container_kill_and_wait(rt, ctr, timeout_sec ? timeout_sec
-							 : REMOVE_DEFAULT_TIMEOUT_S, err);
+							 : REMOVE_DEFAULT_TIMEOUT_S,
+				    true, err);
 	if (r == 0)
 		r = cgroup_remove(ctr->cgroup, err);
 	if (r < 0)

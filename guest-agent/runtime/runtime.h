@@ -140,7 +140,11 @@ struct runtime_process {
 /* Take ownership of one stdio fd; returns it (or -1) and leaves -1 behind. */
 int runtime_process_take_fd(struct runtime_process *proc, enum runtime_stream s);
 
-/* Close the agent's end of the process's stdin (CloseStdin). */
+/*
+ * Close the agent's end of the process's stdin (CloseStdin).  With a
+ * terminal, an end-of-file character (^D) is written first, so a reader of
+ * the tty sees EOF when the input so far ended with a newline.
+ */
 void runtime_process_close_stdin(struct runtime_process *proc);
 
 /* TIOCSWINSZ on the pty master; -ENOTTY for a process without a terminal. */

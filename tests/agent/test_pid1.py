@@ -83,3 +83,43 @@ def test_pid1_destroy_sandbox_exits(agent_factory, pb):
     # reboot(RB_POWER_OFF) from a pid namespace's init ends that namespace.
     agent.proc.wait(10)
     assert not os.path.exists(f"/proc/{agent.pid}") or zombies_of(agent.proc.pid) is not None
+
+
+def test_pid1_loads_listed_modules_in_order(agent_factory, pb, tmp_path):
+    husktest.require(os.path.isdir("/lib/modules"), "needs /lib/modules to mount over")
+    listing = tmp_path / "husk.list"
+    not_a_module = tmp_path / "not-a-module.ko"
+    not_a_module.write_bytes(b"plain text, not an ELF module\n")
+    listing.write_text(f"# dependency order\n/nonexistent/first.ko\n\n{not_a_module}\n")
+    # A tmpfs over /lib/modules inside the agent's own mount namespace only.
+    agent = agent_factory(pid1=True, setup=(
+        f'mount -t tmpfs husk-test /lib/modules && cp "{listing}" /lib/modules/husk.list &&'))
+    assert check(agent, pb)
+    log = agent.read_log()
+    first = log.find("module /nonexistent/first.ko: No such file")
+    second = log.find(f"module {not_a_module}: finit_module:")
+    assert first >= 0 and second > first, log
+    assert "dependency order" not in log
+    with open("/proc/self/mountinfo") as f:
+        assert "husk-test" not in f.read()
+
+
+def test_pid1_runs_containers(agent_factory, pb, rootfs):
+    from helpers import Sandbox
+    agent = agent_factory(pid1=True)
+    c = agent.client()
+    c.call("CreateSandbox", pb.agent.CreateSandboxRequest(sandbox_id="guest"))
+    sb = Sandbox(agent, c, pb, rootfs)
+    status, out, _ = sb.run(["sh", "-c", "echo $$; cat /proc/self/cgroup"])
+    assert status == 0
+    lines = out.decode().split()
+    assert lines[0] == "1"
+    # The container's cgroup2 path, below the agent's cgroup namespace root.
+    unified = [line for line in lines[1:] if line.startswith("0::")]
+    assert len(unified) == 1 and unified[0].startswith("0::/husk/guest/"), lines
+    cid = sb.create(["sleep", "100"])
+    sb.start(cid)
+    sb.signal(cid, cid, 9)
+    assert sb.wait(cid, cid) == 137
+    sb.remove(cid)
+    assert zombies_of(agent.pid) == []

@@ -225,6 +225,13 @@ static void test_echo_hi(void **state)
 	int code = -1;
 
 	SKIP_UNLESS_READY(f);
+	/* an empty leaf left by an agent that died is taken over */
+	snprintf(cg, sizeof(cg), "%s/husk", cgroup_root);
+	(void)mkdir(cg, 0755);
+	snprintf(cg, sizeof(cg), "%s/husk/%s", cgroup_root, SANDBOX);
+	(void)mkdir(cg, 0755);
+	snprintf(cg, sizeof(cg), "%s/husk/%s/echo-hi", cgroup_root, SANDBOX);
+	assert_int_equal(mkdir(cg, 0755), 0);
 	ts_init(&f->ts, rootfs, (const char *[]){ "echo", "hi", NULL });
 	assert_string_equal(run(f, "echo-hi", &code), "hi\n");
 	assert_int_equal(code, 0);
@@ -434,6 +441,7 @@ static void test_failed_create_leaves_nothing(void **state)
 	snprintf(cg, sizeof(cg), "%s/husk/%s/bad-mount", cgroup_root, SANDBOX);
 	assert_int_equal(access(cg, F_OK), -1);
 	assert_null(runtime_container_find(f->rt, "bad-mount"));
+	assert_int_equal(exits_seen, 0);	/* never created, never reported */
 	/* the half-made process was killed; only a zombie may remain to reap */
 	int status;
 	pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -469,6 +477,21 @@ static void test_pause_resume_and_stats(void **state)
 	/* removing a running container kills it and reports the exit */
 	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
 	assert_int_equal(exits_seen, 1);
+}
+
+/* Whether our cgroup root offers a controller to its children. */
+static bool have_controller(const char *name)
+{
+	char path[PATH_MAX * 2], ctrls[256] = "";
+	FILE *c;
+
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", cgroup_root);
+	c = fopen(path, "re");
+	if (c) {
+		(void)!fgets(ctrls, sizeof(ctrls), c);
+		fclose(c);
+	}
+	return strstr(ctrls, name) != NULL;
 }
 
 static void test_user_namespace(void **state)
@@ -554,6 +577,151 @@ static void test_symlink_cannot_escape(void **state)
 	assert_int_equal(code, 0);
 }
 
+static void test_stdin_eof_and_signal(void **state)
+{
+	struct fixture *f = *state;
+	struct husk_error err = { 0 };
+	struct runtime_container *ctr;
+	struct runtime_process *init, *ex = NULL;
+	struct process_config *pc = NULL;
+
+	SKIP_UNLESS_READY(f);
+	ts_init(&f->ts, rootfs, (const char *[]){ "cat", NULL });
+	ctr = create(f, "stdin", &err);
+	if (!ctr)
+		fail_msg("create: %s", err.msg);
+	init = runtime_container_init(ctr);
+	assert_int_equal(runtime_container_start(f->rt, ctr, &err), 0);
+	assert_int_equal(write(init->stdio.in, "ping\n", 5), 5);
+	runtime_process_close_stdin(init);
+	assert_int_equal(init->stdio.in, -1);
+	/* EOF on stdin ends cat, after it copied what it got */
+	assert_string_equal(read_all(init->stdio.out), "ping\n");
+	wait_exit(f->rt, init);
+	assert_int_equal(init->exit_code, 0);
+	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
+
+	/* the same through a terminal: closing stdin sends the EOF character */
+	ts_init(&f->ts, rootfs, (const char *[]){ "cat", NULL });
+	f->ts.process.terminal = true;
+	ctr = create(f, "stdin-tty", &err);
+	if (!ctr)
+		fail_msg("create: %s", err.msg);
+	init = runtime_container_init(ctr);
+	assert_int_equal(runtime_container_start(f->rt, ctr, &err), 0);
+	assert_int_equal(write(init->stdio.in, "pong\n", 5), 5);
+	runtime_process_close_stdin(init);
+	assert_non_null(strstr(read_all(init->stdio.out), "pong"));
+	wait_exit(f->rt, init);
+	assert_int_equal(init->exit_code, 0);
+	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
+
+	/* a signal to one exec'd process, which has a handler-free default */
+	ts_init(&f->ts, rootfs, (const char *[]){ "sleep", "1000", NULL });
+	ctr = create(f, "signal-one", &err);
+	if (!ctr)
+		fail_msg("create: %s", err.msg);
+	assert_int_equal(runtime_container_start(f->rt, ctr, &err), 0);
+	Grpc__Process p = f->ts.process;
+	assert_int_equal(runtime_process_parse(&p, &pc, &err), 0);
+	assert_int_equal(runtime_exec(f->rt, ctr, "sleeper", pc, &ex, &err), 0);
+	assert_int_equal(runtime_signal(f->rt, ctr, ex, SIGTERM, &err), 0);
+	wait_exit(f->rt, ex);
+	assert_int_equal(ex->exit_code, 128 + SIGTERM);
+	assert_int_equal(runtime_signal(f->rt, ctr, ex, SIGTERM, &err), -ESRCH);
+	assert_int_equal(runtime_container_state(ctr), RUNTIME_RUNNING);
+	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
+}
+
+static void test_sysctl_bind_readonly_paths(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const ro_bind[] = { "bind", "ro", NULL };
+	char *ro_paths[] = { (char *)"/proc/sys" };
+	char src[PATH_MAX * 2];
+	int code = -1;
+
+	SKIP_UNLESS_READY(f);
+	snprintf(src, sizeof(src), "%s/bin", rootfs);
+	ts_init(&f->ts, rootfs, (const char *[]){
+		"sh", "-c", "cat /proc/sys/kernel/shmmni; ls /ro/busybox; "
+		"touch /ro/x 2>/dev/null || echo bind-ro; "
+		"echo 1 > /proc/sys/kernel/shmmni 2>/dev/null || echo sys-ro", NULL });
+	ts_add_sysctl(&f->ts, "kernel.shmmni", "1234");
+	ts_add_mount(&f->ts, "/ro", "bind", src, ro_bind);
+	f->ts.linux.readonlypaths = ro_paths;
+	f->ts.linux.n_readonlypaths = 1;
+	assert_string_equal(run(f, "sysctl", &code),
+			    "1234\n/ro/busybox\nbind-ro\nsys-ro\n");
+	assert_int_equal(code, 0);
+}
+
+/* Without a cgroup namespace the container's cgroup mount is its own leaf. */
+static void test_cgroup_mount_shows_leaf(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const cg_opts[] = { "nosuid", "noexec", "nodev", "ro", NULL };
+	int code = -1;
+
+	SKIP_UNLESS_READY(f);
+	ts_init(&f->ts, rootfs, (const char *[]){
+		"sh", "-c", "ls /sys/fs/cgroup | grep -c ^husk; "
+		"test -e /sys/fs/cgroup/cgroup.freeze && echo leaf; "
+		"touch /sys/fs/cgroup/x 2>/dev/null || echo ro", NULL });
+	ts_add_mount(&f->ts, "/sys/fs/cgroup", "cgroup", "cgroup", cg_opts);
+	/* cgroup.freeze exists in every cgroup but the root */
+	assert_string_equal(run(f, "cg-leaf", &code), "0\nleaf\nro\n");
+	assert_int_equal(code, 0);
+}
+
+static void test_cgroup_root_must_be_cgroup2(void **state)
+{
+	struct fixture *f = *state;
+	struct runtime_options opts = { .cgroup_root = "/proc" };
+	struct husk_error err = { 0 };
+	struct runtime *rt = NULL;
+	struct container_config *cfg = NULL;
+	struct runtime_container *ctr = NULL;
+
+	SKIP_UNLESS_READY(f);
+	ts_init(&f->ts, rootfs, (const char *[]){ "true", NULL });
+	assert_int_equal(runtime_new(&opts, &rt, &err), 0);
+	assert_int_equal(runtime_spec_parse(&f->ts.spec, "v1", &cfg, &err), 0);
+	assert_int_equal(runtime_container_create(rt, SANDBOX, "v1", "v1", cfg, &ctr, &err),
+			 -ENOTSUP);
+	assert_string_equal(err.msg, "container v1: cgroup root /proc is not a cgroup2 mount");
+	runtime_free(rt);
+}
+
+static void test_update_reports_missing_controller(void **state)
+{
+	struct fixture *f = *state;
+	struct husk_error err = { 0 };
+	struct runtime_container *ctr;
+	Grpc__LinuxResources res = GRPC__LINUX_RESOURCES__INIT;
+	Grpc__LinuxCPU cpu = GRPC__LINUX_CPU__INIT;
+
+	SKIP_UNLESS_READY(f);
+	if (have_controller("cpu")) {
+		fprintf(stderr, "skipped: this host has the cpu controller\n");
+		skip();
+	}
+	ts_init(&f->ts, rootfs, (const char *[]){ "true", NULL });
+	ctr = create(f, "update", &err);
+	if (!ctr)
+		fail_msg("create: %s", err.msg);
+	cpu.shares = 512;
+	res.cpu = &cpu;
+	assert_int_equal(runtime_container_update(f->rt, ctr, &res, &err), -EOPNOTSUPP);
+	assert_non_null(strstr(err.msg, "container update: cgroup "));
+	assert_non_null(strstr(err.msg, "the cpu controller is not available (no cpu.weight)"));
+	husk_error_clear(&err);
+	cpu.shares = 1;
+	assert_int_equal(runtime_container_update(f->rt, ctr, &res, &err), -EINVAL);
+	assert_string_equal(err.msg, "resources.cpu.shares: 1 is outside 2..262144");
+	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
+}
+
 static int count_fds(void)
 {
 	int n = 0;
@@ -565,6 +733,32 @@ static int count_fds(void)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+static void test_join_namespace_by_path(void **state)
+{
+	struct fixture *f = *state;
+	struct husk_error err = { 0 };
+	char host_net[64] = "", *out;
+	int code = -1;
+
+	SKIP_UNLESS_READY(f);
+	assert_true(readlink("/proc/self/ns/net", host_net, sizeof(host_net) - 1) > 0);
+	ts_init(&f->ts, rootfs, (const char *[]){ "readlink", "/proc/self/ns/net", NULL });
+	ts_add_ns(&f->ts, "network");
+	f->ts.ns[4].path = (char *)"/proc/self/ns/net";
+	out = run(f, "join-net", &code);
+	assert_int_equal(code, 0);
+	assert_int_equal(strncmp(out, host_net, strlen(host_net)), 0);
+
+	/* a path that does not exist fails create, and closes no fd that
+	 * was not its own (an unopened slot must not count as fd 0) */
+	int fds = count_fds();
+	f->ts.ns[4].path = (char *)"/no/such/ns";
+	assert_null(create(f, "join-bad", &err));
+	assert_string_equal(err.msg, "container join-bad: spec.linux.namespaces: "
+			    "network /no/such/ns: No such file or directory");
+	assert_int_equal(count_fds(), fds);
 }
 
 /* Many containers through their whole life; nothing leaks, and the time
@@ -594,21 +788,6 @@ static void test_many_containers(void **state)
 	assert_int_equal(count_fds(), fds);
 	snprintf(cg, sizeof(cg), "%s/husk/%s", cgroup_root, SANDBOX);
 	assert_int_equal(access(cg, F_OK), -1);	/* the emptied sandbox went too */
-}
-
-/* Whether our cgroup root offers a controller to its children. */
-static bool have_controller(const char *name)
-{
-	char path[PATH_MAX * 2], ctrls[256] = "";
-	FILE *c;
-
-	snprintf(path, sizeof(path), "%s/cgroup.controllers", cgroup_root);
-	c = fopen(path, "re");
-	if (c) {
-		(void)!fgets(ctrls, sizeof(ctrls), c);
-		fclose(c);
-	}
-	return strstr(ctrls, name) != NULL;
 }
 
 static void test_missing_controller_is_reported(void **state)
@@ -669,6 +848,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_user_namespace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_terminal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_cannot_escape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stdin_eof_and_signal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sysctl_bind_readonly_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update_reports_missing_controller, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cgroup_root_must_be_cgroup2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cgroup_mount_shows_leaf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_join_namespace_by_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_containers, setup, teardown),
 	};
 

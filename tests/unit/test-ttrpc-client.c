@@ -134,13 +134,13 @@ static void test_two_in_flight_second_answered_first(void **state)
 	Ttrpc__Request *ra, *rb;
 	uint32_t ida, idb;
 
-	assert_int_equal(start_check(f, "a", 0, &a), 0);
-	assert_int_equal(start_check(f, "b", 0, &b), 0);
+	assert_int_equal(start_check(f, "a", 5000, &a), 0);
+	assert_int_equal(start_check(f, "b", 5000, &b), 0);
 	ra = peer_read_request(f, &ida);
 	rb = peer_read_request(f, &idb);
 	assert_int_equal(ida, 1);
 	assert_int_equal(idb, 3);		/* odd, increasing */
-	assert_int_equal(ra->timeout_nano, 0);
+	assert_int_equal(ra->timeout_nano, 5000000000LL);
 	ttrpc__request__free_unpacked(ra, NULL);
 	ttrpc__request__free_unpacked(rb, NULL);
 
@@ -159,7 +159,7 @@ static void test_error_status_returned(void **state)
 	struct husk_error err = {};
 	uint32_t id;
 
-	assert_int_equal(start_check(f, "", 0, &p), 0);
+	assert_int_equal(start_check(f, "", 5000, &p), 0);
 	ttrpc__request__free_unpacked(peer_read_request(f, &id), NULL);
 	peer_reply(f, id, HUSK_TTRPC_UNIMPLEMENTED, "grpc.Health/Check is not implemented", 0);
 	assert_int_equal(wait_serving(f, p, &st, &err), -EOPNOTSUPP);
@@ -181,7 +181,7 @@ static void test_absent_status_is_ok(void **state)
 	uint8_t *body;
 	uint32_t id;
 
-	assert_int_equal(start_check(f, "", 0, &p), 0);
+	assert_int_equal(start_check(f, "", 5000, &p), 0);
 	ttrpc__request__free_unpacked(peer_read_request(f, &id), NULL);
 	body = test_response_bytes(NULL, payload, sizeof(payload), &len);
 	test_send_frame(f->peer, id, HUSK_TTRPC_TYPE_RESPONSE, body, len);
@@ -197,7 +197,7 @@ static void test_peer_close_mid_call(void **state)
 	struct husk_error err = {};
 	uint32_t id;
 
-	assert_int_equal(start_check(f, "", 0, &p), 0);
+	assert_int_equal(start_check(f, "", 5000, &p), 0);
 	ttrpc__request__free_unpacked(peer_read_request(f, &id), NULL);
 	test_write_all(f->peer, check_response_wire, 7);	/* part of a reply */
 	close(f->peer);
@@ -205,7 +205,7 @@ static void test_peer_close_mid_call(void **state)
 	assert_int_equal(wait_serving(f, p, NULL, &err), -ECONNRESET);
 	assert_non_null(strstr(err.msg, "closed"));
 	/* The connection stays dead for later calls. */
-	assert_int_equal(start_check(f, "", 0, &q), -ECONNRESET);
+	assert_int_equal(start_check(f, "", 5000, &q), -ECONNRESET);
 }
 
 static int64_t mono_ms(void)
@@ -250,12 +250,15 @@ static void test_cancel(void **state)
 {
 	struct fixture *f = *state;
 	struct husk_ttrpc_pending *p, *q;
+	Ttrpc__Request *req;
 	uint32_t id;
 
 	assert_int_equal(start_check(f, "", 0, &p), 0);
 	husk_ttrpc_client_cancel(f->client, p);
-	assert_int_equal(start_check(f, "", 0, &q), 0);
-	ttrpc__request__free_unpacked(peer_read_request(f, &id), NULL);
+	assert_int_equal(start_check(f, "", 5000, &q), 0);
+	req = peer_read_request(f, &id);
+	assert_int_equal(req->timeout_nano, 0);		/* no deadline, none sent */
+	ttrpc__request__free_unpacked(req, NULL);
 	peer_reply(f, id, 0, NULL, 1);		/* the cancelled call's */
 	ttrpc__request__free_unpacked(peer_read_request(f, &id), NULL);
 	peer_reply(f, id, 0, NULL, 2);

@@ -62,15 +62,18 @@ static void version_handler(struct husk_ttrpc_call *call, const ProtobufCMessage
 		assert_int_equal(husk_ttrpc_call_reply_error(call, &e), 0);
 		return;
 	}
-	if (!strcmp(req->service, "big")) {
-		big = malloc(BIG_REPLY + 1);
+	if (!strcmp(req->service, "big") || !strcmp(req->service, "huge")) {
+		size_t size = req->service[0] == 'b' ? BIG_REPLY : HUSK_TTRPC_MAX_FRAME;
+
+		big = malloc(size + 1);
 		assert_non_null(big);
-		memset(big, 'v', BIG_REPLY);
-		big[BIG_REPLY] = '\0';
+		memset(big, 'v', size);
+		big[size] = '\0';
 	}
 	resp.grpc_version = (char *)"ttrpc";
 	resp.agent_version = big ? big : (char *)"1.0";
-	assert_int_equal(husk_ttrpc_call_reply(call, &resp.base, NULL), 0);
+	assert_int_equal(husk_ttrpc_call_reply(call, &resp.base, NULL),
+			 !strcmp(req->service, "huge") ? -EMSGSIZE : 0);
 	free(big);
 }
 
@@ -434,6 +437,55 @@ static void test_slow_reader_backpressure(void **state)
 	assert_int_equal(seen.notified, EPOLLIN);
 }
 
+/* A reply too big to frame becomes RESOURCE_EXHAUSTED for the client. */
+static void test_reply_too_big(void **state)
+{
+	struct fixture *f = *state;
+
+	send_check_version(f, 1, "Version", "huge");
+	send_check_version(f, 3, "Check", "");
+	assert_int_equal(pump(f, NULL), 0);
+	expect_status(f, 1, HUSK_TTRPC_RESOURCE_EXHAUSTED, "frame limit");
+	expect_status(f, 3, HUSK_TTRPC_OK, NULL);
+}
+
+/* A deferred reply that does not fit the socket tells the loop to wait for EPOLLOUT. */
+static void test_notify_on_deferred_reply(void **state)
+{
+	struct fixture *f = *state;
+	Grpc__VersionCheckResponse vr = GRPC__VERSION_CHECK_RESPONSE__INIT;
+	struct husk_ttrpc_reader r;
+	struct husk_ttrpc_frame frame;
+	int small = 16384, rc;
+	char *big = malloc(BIG_REPLY + 1);
+
+	assert_non_null(big);
+	memset(big, 'w', BIG_REPLY);
+	big[BIG_REPLY] = '\0';
+	setsockopt(husk_ttrpc_conn_fd(f->conn), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	husk_ttrpc_conn_set_notify(f->conn, notify_cb, NULL);
+	send_check_version(f, 1, "Version", "defer");
+	assert_int_equal(pump(f, NULL), 0);
+	assert_int_equal(seen.notify_count, 0);
+
+	vr.agent_version = big;
+	assert_int_equal(husk_ttrpc_call_reply(seen.deferred[--seen.n_deferred], &vr.base, NULL), 0);
+	free(big);
+	assert_int_equal(seen.notify_count, 1);
+	assert_int_equal(seen.notified, EPOLLIN | EPOLLOUT);
+
+	husk_ttrpc_reader_init(&r);
+	test_set_nonblock(f->peer);
+	while ((rc = husk_ttrpc_reader_read(&r, f->peer, &frame, NULL)) == 0)
+		assert_int_equal(husk_ttrpc_conn_process(f->conn, EPOLLOUT, NULL), 0);
+	assert_int_equal(rc, 1);
+	assert_int_equal(frame.hdr.stream_id, 1);
+	husk_ttrpc_frame_release(&frame);
+	husk_ttrpc_reader_release(&r);
+	assert_int_equal(seen.notified, EPOLLIN);
+	assert_int_equal(seen.notify_count, 2);
+}
+
 static void test_reply_error_maps_errno(void **state)
 {
 	struct fixture *f = *state;
@@ -525,6 +577,8 @@ int main(void)
 		T(test_request_one_byte_at_a_time),
 		T(test_peer_close),
 		T(test_slow_reader_backpressure),
+		T(test_reply_too_big),
+		T(test_notify_on_deferred_reply),
 		T(test_reply_error_maps_errno),
 		T(test_metadata_and_timeout),
 		T(test_too_many_calls_in_flight),

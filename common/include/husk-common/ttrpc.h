@@ -245,7 +245,9 @@ int husk_ttrpc_conn_flush(struct husk_ttrpc_conn *conn,
 /*
  * Answer a call; each consumes (frees) call whatever it returns.
  * Returns 0 when the reply was queued, -ENOTCONN when the connection had
- * already gone (reply discarded, not an error to report), -ENOMEM...
+ * already gone (reply discarded, not an error to report), -EMSGSIZE when
+ * the encoded reply exceeds HUSK_TTRPC_MAX_FRAME (the client is answered
+ * RESOURCE_EXHAUSTED instead), -ENOMEM.
  */
 int husk_ttrpc_call_reply(struct husk_ttrpc_call *call,
 			  const ProtobufCMessage *response,
