@@ -1,8 +1,7 @@
 #!/bin/bash
 # Build husk's minimal guest kernel, or reuse a cached build of it.
 #
-#   kernel/build.sh [--out DIR] [--fragment FILE]... [--seed ENTRY]
-#                   [--check | --print-entry]
+#   kernel/build.sh [--out DIR] [--fragment FILE]... [--check | --print-entry]
 #
 # Debian's linux-source-6.1 is configured as tinyconfig + kernel/husk.config
 # (+ any extra --fragment, later ones win), every fragment line is checked
@@ -16,9 +15,7 @@
 # build/kernel) then gets vmlinux, bzImage, config and the symlink `build`
 # (the KDIR for out-of-tree modules).  --check only verifies the entry for
 # the current inputs (exit 0 valid, 1 missing or corrupt) and --print-entry
-# prints its path; neither builds anything.  --seed starts the object tree
-# from a copy of another entry's (same source and compiler), so kbuild only
-# recompiles what the changed settings touch: for trying variants.
+# prints its path; neither builds anything.
 #
 # Environment: HUSK_CACHE (cache root), KERNEL_SOURCE (source tarball),
 # KERNEL_JOBS (make -j, default 2), KERNEL_NICE (default 10).
@@ -32,15 +29,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/build/kernel
 fragments=()
 mode=build
-seed=
 while (($#)); do
 	case $1 in
 	--out) out=$2; shift 2 ;;
 	--fragment) fragments+=("$(realpath "$2")"); shift 2 ;;
-	--seed) seed=$(realpath "$2"); shift 2 ;;
 	--check) mode=check; shift ;;
 	--print-entry) mode=print; shift ;;
-	*) echo "usage: $0 [--out DIR] [--fragment FILE]... [--seed ENTRY] [--check | --print-entry]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--out DIR] [--fragment FILE]... [--check | --print-entry]" >&2; exit 2 ;;
 	esac
 done
 fragments=("$top/kernel/husk.config" "${fragments[@]}")
@@ -315,13 +310,7 @@ main() {
 	trap 'exit 130' INT TERM
 	obj=$tmp/build
 	log=$tmp/build.log
-	if [[ -n $seed ]]; then
-		entry_valid "$seed" || die "seed $seed is not a valid cache entry"
-		say "seeding the object tree from $seed"
-		cp -a "$seed/build" "$obj"
-	else
-		mkdir "$obj"
-	fi
+	mkdir "$obj"
 
 	configure
 	compile
@@ -334,7 +323,6 @@ main() {
 		echo "compiler=$(echo "$ccid" | tr '\n' ';')"
 		echo "release=$(cat "$obj/include/config/kernel.release")"
 		echo "fragments=${fragments[*]#"$top"/}"
-		echo "seed=${seed:-none}"
 		echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ) in $((SECONDS - start)) s"
 	} >"$tmp/info"
 	write_manifest "$tmp"
