@@ -114,8 +114,11 @@ def main():
     print(f"  (a) floor: boot to poweroff-at-once init:  {m(floor):6.2f} s ({min(floor):.2f})")
     print(f"  (b) husk run --rootfs demo true:           {m(wall):6.2f} s ({min(wall):.2f})")
     print(f"  (c) agent ready (from (b)'s timeline):     {m(ready):6.2f} s ({min(ready):.2f})")
-    print(f"  ratio agent-ready / floor:                 {m(ready) / m(floor):6.2f}  (goal <= 1.05)")
-    print(f"  ratio run / agent-ready:                   {m(wall) / m(ready):6.2f}")
+    # The box is shared: the minima are the least disturbed pair.
+    print(f"  ratio agent-ready / floor:                 {m(ready) / m(floor):6.2f}"
+          f"  (minima {min(ready) / min(floor):.2f}; goal <= 1.05)")
+    print(f"  ratio run / agent-ready:                   {m(wall) / m(ready):6.2f}"
+          f"  (minima {min(wall) / min(ready):.2f})")
     print(f"  idle 128 MiB VM: QEMU RSS {qemu / 1024:.1f} MiB + husk-vsockd RSS "
           f"{vsockd / 1024:.1f} MiB = {(qemu + vsockd) / 1024:.1f} MiB  (goal <= 60 MB)")
     print(f"  husk-agent RSS in the guest: {agent} KiB  (goal <= 1024 KiB)")
