@@ -338,3 +338,14 @@ def test_timings_and_demo_bundle(runner, demo):
     steps = [re.sub(r"^husk: +[0-9.]+ s  ", "", line) for line in p.stderr.decode().splitlines()]
     assert steps == ["start", "QEMU spawned", "agent ready", "container created",
                      "container started", "container exited", "VM gone"], steps
+
+
+def test_interrupt_during_boot(runner, rootfs):
+    proc = runner.popen("--rootfs", rootfs, "--", "true",
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert "interrupted while the VM booted" in one_line(err)
+    assert_no_leftovers(runner.state_root)
