@@ -3,10 +3,17 @@
 LIBHUSK_SRCS += host/lib/json.c host/lib/qmp.c host/lib/util.c \
 	host/lib/vm-argv.c host/lib/vm-probe.c host/lib/vm-spawn.c \
 	host/lib/vm-state.c host/lib/vm.c host/lib/vm-vsock.c
+# Sandboxes and containers: OCI specs, the agent client, stdio relays.
+LIBHUSK_SRCS += host/lib/oci-json.c host/lib/oci-spec.c host/lib/agent-client.c \
+	host/lib/sandbox.c host/lib/sandbox-container.c host/lib/sandbox-stdio.c
 LIBHUSK_OBJS := $(call objs-of,$(LIBHUSK_SRCS))
 LIBHUSK_SO   := $(LIBDIR_OUT)/libhusk.so.0
 LIBHUSK_A    := $(LIBDIR_OUT)/libhusk.a
 LIBHUSK_LIBS := -lpthread
+# The agent client speaks protobuf-c: generated messages and the runtime.
+LIBHUSK_LIBS += $(PROTO_LIB) $(PROTOBUF_C_LIBS) -lm
+$(LIBHUSK_SO): $(PROTO_LIB)
+$(LIBHUSK_A): $(PROTO_OBJS)
 
 $(LIBHUSK_OBJS): CFLAGS += -fvisibility=hidden
 
@@ -47,3 +54,16 @@ install-libhusk: $(LIBHUSK_SO) $(LIBHUSK_A)
 	install -D -m 0644 $(LIBHUSK_A) $(DESTDIR)$(LIBDIR)/libhusk.a
 	install -D -m 0644 host/include/husk/husk.h $(DESTDIR)$(INCLUDEDIR)/husk/husk.h
 INSTALL_EXTRA += install-libhusk
+# husk.h includes it: installed alongside.
+.PHONY: install-libhusk-sandbox
+install-libhusk-sandbox:
+	install -D -m 0644 host/include/husk/husk-sandbox.h $(DESTDIR)$(INCLUDEDIR)/husk/husk-sandbox.h
+INSTALL_EXTRA += install-libhusk-sandbox
+
+# The sandbox side: config.json conversion (host/lib/oci-*.c).
+UNIT_TESTS += $(UNIT_OUT)/test-oci-spec
+UNIT_DEPS_test-oci-spec := $(LIBHUSK_A)
+UNIT_LIBS_test-oci-spec := $(PROTOBUF_C_LIBS) -lpthread -lm
+FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-oci-spec
+FUZZ_SRCS_fuzz-oci-spec := host/lib/oci-json.c host/lib/json.c common/error.c $(PROTO_SRCS)
+FUZZ_LIBS_fuzz-oci-spec := $(PROTOBUF_C_LIBS) -lm

@@ -8,6 +8,7 @@ struct husk_command {
 	const char *help;
 };
 
+int cmd_run(int argc, char **argv);
 int cmd_vm_run(int argc, char **argv);
 int cmd_vm_argv(int argc, char **argv);
 int cmd_vm_reap(int argc, char **argv);

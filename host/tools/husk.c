@@ -6,6 +6,7 @@
 #include "husk-tool.h"
 
 static const struct husk_command commands[] = {
+	{ "run", cmd_run, "run a container in a new micro-VM" },
 	{ "vm-run", cmd_vm_run, "boot a VM and supervise it (diagnostics)" },
 	{ "vm-argv", cmd_vm_argv, "print the QEMU command line vm-run would use" },
 	{ "vm-reap", cmd_vm_reap, "clean up VMs whose owner died" },

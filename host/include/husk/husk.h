@@ -223,4 +223,6 @@ int husk_state_root_default(char *buf, size_t size, struct husk_error *err);
 }
 #endif
 
+#include "husk-sandbox.h"
+
 #endif
