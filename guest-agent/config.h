@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * husk-agent settings: from the kernel command line when PID 1, from
+ * command-line flags otherwise.  Both parsers only fill the struct; main
+ * decides what to do with it.
+ */
+#ifndef HUSK_AGENT_CONFIG_H
+#define HUSK_AGENT_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/un.h>
+
+#include <husk-common/error.h>
+
+#define AGENT_DEFAULT_VSOCK_PORT 1024
+/* The runtime makes husk/<sandbox>/<container> below this cgroup2 directory. */
+#define AGENT_DEFAULT_CGROUP_ROOT "/sys/fs/cgroup"
+/* CopyFile writes only below this directory (Kata confines it to /run/kata-containers). */
+#define AGENT_DEFAULT_COPY_ROOT "/run/husk"
+
+enum agent_listen_kind {
+	AGENT_LISTEN_VSOCK,
+	AGENT_LISTEN_UNIX,
+};
+
+struct agent_config {
+	enum agent_listen_kind listen_kind;
+	unsigned int vsock_port;
+	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char cgroup_root[PATH_MAX];
+	char copy_root[PATH_MAX];
+	int log_level;			/* syslog level */
+	bool log_stderr;		/* --log-target stderr: not /dev/kmsg even as PID 1 */
+	bool stdio_kernel;		/* husk.stdio=kernel: vsockfwd.ko relays stdio */
+	bool pid1;
+};
+
+void agent_config_defaults(struct agent_config *cfg, bool pid1);
+
+/* Parse the kernel command line (husk.port=, husk.log=, husk.debug, husk.stdio=). */
+int agent_config_parse_cmdline(struct agent_config *cfg, const char *cmdline,
+			       struct husk_error *err);
+
+/* "unix:PATH" or "vsock:PORT". */
+int agent_config_parse_listen(struct agent_config *cfg, const char *spec,
+			      struct husk_error *err);
+
+/*
+ * Parse argv (--listen, --cgroup-root, --copy-root, --log-level, --log-target,
+ * --help, --version).
+ * Returns 1 when the caller should exit 0 (help/version printed to out).
+ */
+int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
+			    struct husk_error *err);
+
+#endif
