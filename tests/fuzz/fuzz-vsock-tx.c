@@ -8,6 +8,7 @@
  *   odd:  a packet stream: [44-byte header][u16 len][len bytes]... sent as
  *         well-formed chains, exercising the connection state machine
  *         (host port 1234 has a listener).
+ * The top bits of the first byte pick the rx buffer size (44 to 4076 bytes).
  * After each input the device is stopped and restarted, which clears all
  * state, so inputs do not leak into each other.
  */
@@ -123,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		init_once();
 	if (fg_start(&g, VU_VSOCK_FEATURES) < 0)
 		abort();
-	fg_post_rx(&g, 16, 4096);
+	fg_post_rx(&g, 16, size ? VSOCK_HDR_SIZE + (data[0] >> 1) * 32 : 4096);
 	if (size) {
 		if (data[0] & 1)
 			packet_stream(data + 1, size - 1);

@@ -451,6 +451,32 @@ static void test_slow_reader_isolated(void **state)
 	close(fast);
 }
 
+/* An rx buffer with room for a header only takes control packets, never
+ * spins on data. */
+static void test_rx_header_only_buffer(void **state)
+{
+	struct env *e = *state;
+	int lfd = host_listen(e, 1234);
+	int fd = guest_connect(e, lfd, 5000, 1234);
+	struct fake_guest *g = &e->g;
+	struct vsock_hdr h;
+	char buf[8];
+
+	while (fg_recv(g, &h, NULL, 0, NULL) == 1)
+		;
+	fg_set_desc(g, RX, g->q[RX].used_seen % FG_QSIZE, g->q[RX].buf_gpa,
+		    VSOCK_HDR_SIZE, VIRTQ_DESC_F_WRITE, 0);
+	assert_int_equal(write(fd, "abc", 3), 3);
+	fg_pump(g);
+	expect_no_pkt(e);
+	send_op(e, VSOCK_OP_CREDIT_REQUEST, 5000, 1234);
+	expect_pkt(e, VSOCK_OP_CREDIT_UPDATE, NULL, 0);
+	h = expect_pkt(e, VSOCK_OP_RW, buf, sizeof(buf));
+	assert_int_equal(h.len, 3);
+	assert_false(vsockd_device_broken(e->d));
+	close(fd);
+}
+
 /* ---- shutdown and reset ---- */
 
 static void test_guest_close(void **state)
@@ -818,12 +844,27 @@ HOSTILE_TEST(RX_TINY)
 
 /* ---- device lifecycle ---- */
 
+static unsigned open_fds(void)
+{
+	unsigned n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
 static void test_restart_cycles(void **state)
 {
 	struct env *e = *state;
 	int lfd = host_listen(e, 1234);
+	unsigned fds_before = 0;
 
 	for (unsigned cycle = 0; cycle < 5; cycle++) {
+		/* Every start hands over new fds; the old ones must be closed. */
+		if (cycle == 1)
+			fds_before = open_fds();
+		else if (cycle > 1)
+			assert_int_equal(open_fds(), fds_before);
 		int fd = guest_connect(e, lfd, 5000 + cycle, 1234);
 		char buf[8];
 
@@ -899,6 +940,7 @@ int main(void)
 		T(test_guest_credit_update),
 		T(test_host_respects_guest_credit),
 		T(test_slow_reader_isolated),
+		T(test_rx_header_only_buffer),
 		T(test_guest_close),
 		T(test_host_close),
 		T(test_host_close_unanswered),

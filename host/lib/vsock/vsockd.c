@@ -144,7 +144,8 @@ static size_t emit_one(struct vsockd *d, const struct virtq_chain *chain, bool *
 		conn_update(d, c);
 		return len;
 	}
-	if (!list_empty(&d->data_list)) {
+	/* A header-only buffer cannot carry data: wait for the next one. */
+	if (!list_empty(&d->data_list) && chain->total > VSOCK_HDR_SIZE) {
 		/* Round robin: one packet, then to the back of the line. */
 		c = list_first_entry(&d->data_list, struct conn, data);
 		list_del(&c->data);
