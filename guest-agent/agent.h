@@ -19,6 +19,7 @@
 struct agent_conn;
 struct agent_process;
 struct agent_oom;
+struct log_reader;
 
 struct agent_sandbox {
 	bool created;
@@ -33,9 +34,13 @@ struct agent {
 	struct husk_ttrpc_server *srv;
 
 	int listen_fd;
+	int spare_fd;				/* given up to refuse a client at EMFILE */
 	struct loop_source *listen_src;
 	int signal_fd;
 	struct loop_source *signal_src;
+	int log_listen_fd;
+	struct loop_source *log_listen_src;
+	struct log_reader *log_readers;
 
 	struct agent_conn *conns;		/* open ttRPC connections */
 	struct agent_process *procs;		/* processes the server tracks */
@@ -60,5 +65,7 @@ int agent_signals_start(struct agent *agent, struct husk_error *err);
 void agent_signals_stop(struct agent *agent);
 /* Reap every exited child now (also called outside SIGCHLD for bounded waits). */
 void agent_reap_children(struct agent *agent);
+/* Shutdown: reap until no child is left or timeout_ms passed. */
+void agent_reap_until_childless(int timeout_ms);
 
 #endif

@@ -1,17 +1,21 @@
 # guest-agent/: husk-agent, a static binary (PID 1 of the guest).
 AGENT_SRCS := $(addprefix guest-agent/,main.c config.c log.c init.c loop.c listen.c \
-	signals.c server.c process.c oom.c rpc.c rpc-container.c rpc-process.c \
-	rpc-sandbox.c rpc-network.c rpc-copyfile.c)
+	signals.c server.c logstream.c process.c oom.c rpc.c rpc-container.c rpc-process.c \
+	rpc-sandbox.c rpc-network.c netlink.c rpc-copyfile.c)
 AGENT_SRCS += guest-agent/storage.c
 AGENT_OBJS := $(call objs-of,$(AGENT_SRCS))
 AGENT_BIN  := $(BINDIR_OUT)/husk-agent
 
+LIBNL_CFLAGS = $(call pkgcfg,--cflags,libnl-route-3.0)
+LIBNL_LIBS   = $(call pkgcfg,--libs --static,libnl-route-3.0)
+
 $(AGENT_OBJS): CPPFLAGS += -Iguest-agent $(PROTOBUF_C_CFLAGS)
+$(call objs-of,guest-agent/netlink.c): CPPFLAGS += $(LIBNL_CFLAGS)
 
 $(AGENT_BIN): $(AGENT_OBJS) $(RUNTIME_OBJS) $(COMMON_LIB) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $(STATIC_LDFLAGS) -o $@ $(AGENT_OBJS) $(RUNTIME_OBJS) \
-		$(COMMON_LIB) $(PROTO_LIB) $(PROTOBUF_C_LIBS) $(RUNTIME_LIBS)
+		$(COMMON_LIB) $(PROTO_LIB) $(PROTOBUF_C_LIBS) $(LIBNL_LIBS) $(RUNTIME_LIBS)
 
 # The binary needs the runtime (guest-agent/runtime/build.mk sets RUNTIME_OBJS);
 # until that fragment exists only the agent's own objects are built.

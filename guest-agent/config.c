@@ -11,8 +11,10 @@
 void agent_config_defaults(struct agent_config *cfg, bool pid1)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->listen_kind = AGENT_LISTEN_VSOCK;
-	cfg->vsock_port = AGENT_DEFAULT_VSOCK_PORT;
+	cfg->listen.kind = AGENT_LISTEN_VSOCK;
+	cfg->listen.vsock_port = AGENT_DEFAULT_VSOCK_PORT;
+	cfg->log_listen.kind = AGENT_LISTEN_VSOCK;
+	cfg->log_listen.vsock_port = AGENT_DEFAULT_LOG_PORT;
 	snprintf(cfg->cgroup_root, sizeof(cfg->cgroup_root), "%s", AGENT_DEFAULT_CGROUP_ROOT);
 	snprintf(cfg->copy_root, sizeof(cfg->copy_root), "%s", AGENT_DEFAULT_COPY_ROOT);
 	cfg->log_level = LOG_INFO;
@@ -41,7 +43,7 @@ static int cmdline_word(struct agent_config *cfg, const char *key, const char *v
 	if (strcmp(key, "husk.port") == 0) {
 		if (!val)
 			return husk_error_set(err, EINVAL, "husk.port needs a value");
-		return parse_port(val, &cfg->vsock_port, "husk.port", err);
+		return parse_port(val, &cfg->listen.vsock_port, "husk.port", err);
 	}
 	if (strcmp(key, "husk.debug") == 0) {
 		cfg->log_level = LOG_DEBUG;
@@ -94,26 +96,41 @@ int agent_config_parse_cmdline(struct agent_config *cfg, const char *cmdline,
 	return r;
 }
 
-int agent_config_parse_listen(struct agent_config *cfg, const char *spec,
-			      struct husk_error *err)
+int agent_config_parse_endpoint(struct agent_endpoint *ep, const char *spec, bool allow_none,
+				const char *flag, struct husk_error *err)
 {
 	if (strncmp(spec, "unix:", 5) == 0) {
 		const char *path = spec + 5;
 
-		if (path[0] == '\0' || strlen(path) >= sizeof(cfg->unix_path))
+		if (path[0] == '\0' || strlen(path) >= sizeof(ep->unix_path))
 			return husk_error_set(err, EINVAL,
-					      "--listen: unix socket path empty or longer than %zu bytes",
-					      sizeof(cfg->unix_path) - 1);
-		cfg->listen_kind = AGENT_LISTEN_UNIX;
-		snprintf(cfg->unix_path, sizeof(cfg->unix_path), "%s", path);
+					      "%s: unix socket path empty or longer than %zu bytes",
+					      flag, sizeof(ep->unix_path) - 1);
+		ep->kind = AGENT_LISTEN_UNIX;
+		snprintf(ep->unix_path, sizeof(ep->unix_path), "%s", path);
 		return 0;
 	}
 	if (strncmp(spec, "vsock:", 6) == 0) {
-		cfg->listen_kind = AGENT_LISTEN_VSOCK;
-		return parse_port(spec + 6, &cfg->vsock_port, "--listen", err);
+		ep->kind = AGENT_LISTEN_VSOCK;
+		return parse_port(spec + 6, &ep->vsock_port, flag, err);
 	}
-	return husk_error_set(err, EINVAL, "--listen: expected unix:PATH or vsock:PORT, got '%s'",
-			      spec);
+	if (allow_none && strcmp(spec, "none") == 0) {
+		ep->kind = AGENT_LISTEN_NONE;
+		return 0;
+	}
+	return husk_error_set(err, EINVAL, "%s: expected unix:PATH or vsock:PORT%s, got '%s'",
+			      flag, allow_none ? " or none" : "", spec);
+}
+
+const char *agent_endpoint_text(const struct agent_endpoint *ep, char *buf, size_t size)
+{
+	if (ep->kind == AGENT_LISTEN_UNIX)
+		snprintf(buf, size, "unix:%s", ep->unix_path);
+	else if (ep->kind == AGENT_LISTEN_VSOCK)
+		snprintf(buf, size, "vsock:%u", ep->vsock_port);
+	else
+		snprintf(buf, size, "none");
+	return buf;
 }
 
 static int parse_abs_path(char *dst, size_t size, const char *arg, const char *flag,
@@ -129,6 +146,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: husk-agent [--listen unix:PATH|vsock:PORT] [--cgroup-root PATH]\n"
+		"                  [--log-listen unix:PATH|vsock:PORT|none]\n"
 		"                  [--copy-root DIR] [--log-level error|warn|info|debug]\n"
 		"                  [--log-target kmsg|stderr]\n"
 		"As PID 1 it reads husk.port=, husk.log=, husk.debug and husk.stdio=\n"
@@ -140,6 +158,7 @@ int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
+		{ "log-listen", required_argument, NULL, 'g' },
 		{ "cgroup-root", required_argument, NULL, 'c' },
 		{ "copy-root", required_argument, NULL, 'C' },
 		{ "log-level", required_argument, NULL, 'L' },
@@ -148,15 +167,23 @@ int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
 		{ "version", no_argument, NULL, 'V' },
 		{}
 	};
+	bool log_listen_given = false;
 	int c, r;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
-			r = agent_config_parse_listen(cfg, optarg, err);
+			r = agent_config_parse_endpoint(&cfg->listen, optarg, false, "--listen", err);
 			if (r < 0)
 				return r;
+			break;
+		case 'g':
+			r = agent_config_parse_endpoint(&cfg->log_listen, optarg, true,
+							"--log-listen", err);
+			if (r < 0)
+				return r;
+			log_listen_given = true;
 			break;
 		case 'c':
 			r = parse_abs_path(cfg->cgroup_root, sizeof(cfg->cgroup_root), optarg,
@@ -199,5 +226,8 @@ int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
 	}
 	if (optind < argc)
 		return husk_error_set(err, EINVAL, "unexpected argument '%s'", argv[optind]);
+	/* A host test on a unix socket gets no vsock log stream unless it asks. */
+	if (!log_listen_given && cfg->listen.kind == AGENT_LISTEN_UNIX)
+		cfg->log_listen.kind = AGENT_LISTEN_NONE;
 	return 0;
 }

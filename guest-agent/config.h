@@ -14,20 +14,28 @@
 #include <husk-common/error.h>
 
 #define AGENT_DEFAULT_VSOCK_PORT 1024
+#define AGENT_DEFAULT_LOG_PORT 1025
 /* The runtime makes husk/<sandbox>/<container> below this cgroup2 directory. */
 #define AGENT_DEFAULT_CGROUP_ROOT "/sys/fs/cgroup"
 /* CopyFile writes only below this directory (Kata confines it to /run/kata-containers). */
 #define AGENT_DEFAULT_COPY_ROOT "/run/husk"
 
 enum agent_listen_kind {
+	AGENT_LISTEN_NONE,
 	AGENT_LISTEN_VSOCK,
 	AGENT_LISTEN_UNIX,
 };
 
-struct agent_config {
-	enum agent_listen_kind listen_kind;
+/* Where a socket listens: "unix:PATH", "vsock:PORT" or (log stream only) "none". */
+struct agent_endpoint {
+	enum agent_listen_kind kind;
 	unsigned int vsock_port;
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+struct agent_config {
+	struct agent_endpoint listen;		/* ttRPC */
+	struct agent_endpoint log_listen;	/* log stream readers */
 	char cgroup_root[PATH_MAX];
 	char copy_root[PATH_MAX];
 	int log_level;			/* syslog level */
@@ -42,13 +50,16 @@ void agent_config_defaults(struct agent_config *cfg, bool pid1);
 int agent_config_parse_cmdline(struct agent_config *cfg, const char *cmdline,
 			       struct husk_error *err);
 
-/* "unix:PATH" or "vsock:PORT". */
-int agent_config_parse_listen(struct agent_config *cfg, const char *spec,
-			      struct husk_error *err);
+/* "unix:PATH" or "vsock:PORT" (and "none" when allow_none); flag names the option. */
+int agent_config_parse_endpoint(struct agent_endpoint *ep, const char *spec, bool allow_none,
+				const char *flag, struct husk_error *err);
+
+/* "unix:PATH" / "vsock:PORT" / "none" for messages. */
+const char *agent_endpoint_text(const struct agent_endpoint *ep, char *buf, size_t size);
 
 /*
- * Parse argv (--listen, --cgroup-root, --copy-root, --log-level, --log-target,
- * --help, --version).
+ * Parse argv (--listen, --log-listen, --cgroup-root, --copy-root, --log-level,
+ * --log-target, --help, --version).
  * Returns 1 when the caller should exit 0 (help/version printed to out).
  */
 int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,

@@ -51,11 +51,16 @@ static int listen_vsock(unsigned int port, struct husk_error *err)
 	return TAKE_FD(fd);
 }
 
-int agent_listen_open(const struct agent_config *cfg, struct husk_error *err)
+int agent_listen_open(const struct agent_endpoint *ep, struct husk_error *err)
 {
-	if (cfg->listen_kind == AGENT_LISTEN_UNIX)
-		return listen_unix(cfg->unix_path, err);
-	return listen_vsock(cfg->vsock_port, err);
+	switch (ep->kind) {
+	case AGENT_LISTEN_UNIX:
+		return listen_unix(ep->unix_path, err);
+	case AGENT_LISTEN_VSOCK:
+		return listen_vsock(ep->vsock_port, err);
+	default:
+		return husk_error_set(err, EINVAL, "no endpoint to listen on");
+	}
 }
 
 int agent_listen_accept(int lfd)

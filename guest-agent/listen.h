@@ -8,7 +8,7 @@
 #include "config.h"
 
 /* Returns a non-blocking, close-on-exec listening fd or -errno. */
-int agent_listen_open(const struct agent_config *cfg, struct husk_error *err);
+int agent_listen_open(const struct agent_endpoint *ep, struct husk_error *err);
 
 /* Accept one connection as a non-blocking, close-on-exec fd; -EAGAIN when none. */
 int agent_listen_accept(int lfd);

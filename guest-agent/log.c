@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -12,6 +13,37 @@
 static int log_fd = STDERR_FILENO;
 static bool log_kmsg;
 static int log_max = LOG_INFO;
+static int log_readers[AGENT_LOG_MAX_READERS] = { -1, -1, -1, -1 };
+
+int agent_log_add_reader(int fd)
+{
+	for (size_t i = 0; i < AGENT_LOG_MAX_READERS; i++) {
+		if (log_readers[i] < 0) {
+			log_readers[i] = fd;
+			return 0;
+		}
+	}
+	return -EBUSY;
+}
+
+void agent_log_remove_reader(int fd)
+{
+	for (size_t i = 0; i < AGENT_LOG_MAX_READERS; i++)
+		if (log_readers[i] == fd)
+			log_readers[i] = -1;
+}
+
+static void log_to_readers(const char *line, size_t len)
+{
+	for (size_t i = 0; i < AGENT_LOG_MAX_READERS; i++) {
+		if (log_readers[i] < 0)
+			continue;
+		/* Non-blocking: a full socket loses this line, a broken one its slot. */
+		if (send(log_readers[i], line, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+		    errno != EAGAIN && errno != EINTR)
+			log_readers[i] = -1;
+	}
+}
 
 void agent_log_open(bool to_kmsg, int max_level)
 {
@@ -62,10 +94,12 @@ void agent_log(int level, const char *fmt, ...)
 		return;
 	int saved = errno;
 
+	int prefix = 0;
+
+	/* kmsg takes a "<level>" prefix; the other sinks get plain lines. */
 	if (log_kmsg)
-		n = snprintf(line, sizeof(line), "<%d>husk-agent: ", level);
-	else
-		n = snprintf(line, sizeof(line), "husk-agent: ");
+		prefix = snprintf(line, sizeof(line), "<%d>", level);
+	n = prefix + snprintf(line + prefix, sizeof(line) - prefix, "husk-agent: ");
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	va_end(ap);
@@ -78,5 +112,6 @@ void agent_log(int level, const char *fmt, ...)
 	/* A lost log line must never stop the agent. */
 	if (write(log_fd, line, n) < 0)
 		(void)0;
+	log_to_readers(line + prefix, (size_t)(n - prefix));
 	errno = saved;
 }

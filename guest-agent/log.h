@@ -14,6 +14,15 @@ void agent_log_open(bool to_kmsg, int max_level);
 void agent_log_set_level(int max_level);
 void agent_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Log stream readers (vsock port 1025): every line also goes to each
+ * reader, without blocking; a reader too slow loses lines, one that fails
+ * is detached (its owner, logstream.c, closes the fd).
+ */
+#define AGENT_LOG_MAX_READERS 4
+int agent_log_add_reader(int fd);		/* -EBUSY when all slots are taken */
+void agent_log_remove_reader(int fd);
+
 /* "error"/"warn"/"info"/"debug" -> LOG_*; -EINVAL when unknown. */
 int agent_log_level_parse(const char *name);
 

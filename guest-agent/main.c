@@ -17,11 +17,14 @@
 #include "config.h"
 #include "init.h"
 #include "log.h"
+#include "logstream.h"
 #include "oom.h"
 #include "process.h"
 
 /* Time the last replies (DestroySandbox's) get to reach the host. */
 #define SHUTDOWN_FLUSH_MS 2000
+/* Time killed container processes get to finish dying and be reaped. */
+#define SHUTDOWN_REAP_MS 2000
 
 void agent_request_shutdown(struct agent *agent, int status)
 {
@@ -74,6 +77,12 @@ static int agent_start(struct agent *agent, struct husk_error *err)
 	r = agent_oom_start(agent, err);
 	if (r < 0)
 		return r;
+	/* No log stream is no reason to stop serving. */
+	r = agent_logstream_start(agent, err);
+	if (r < 0) {
+		log_warn("log stream: %s", err->msg);
+		husk_error_clear(err);
+	}
 	return agent_server_start(agent, err);
 }
 
@@ -83,11 +92,13 @@ static void agent_stop(struct agent *agent)
 		agent_server_flush(agent, SHUTDOWN_FLUSH_MS);
 	agent_process_untrack_all(agent);
 	agent_oom_stop(agent);
+	if (agent->loop)
+		agent_logstream_stop(agent);
 	if (agent->srv)
 		agent_server_stop(agent);
 	runtime_free(agent->rt);
 	agent->rt = NULL;
-	agent_reap_children(agent);
+	agent_reap_until_childless(SHUTDOWN_REAP_MS);
 	if (agent->loop)
 		agent_signals_stop(agent);
 	loop_free(agent->loop);
@@ -96,16 +107,20 @@ static void agent_stop(struct agent *agent)
 
 int main(int argc, char **argv)
 {
-	struct agent agent = { .listen_fd = -1, .signal_fd = -1 };
+	struct agent agent = {
+		.listen_fd = -1, .spare_fd = -1, .signal_fd = -1, .log_listen_fd = -1,
+	};
 	struct husk_error err = {};
 	bool pid1 = getpid() == 1;
+	char where[128];
 	int r;
 
+	/*
+	 * Flags are read twice: first to choose the log sink and reject a bad
+	 * command line before anything happens, then again after the kernel
+	 * command line, so that they win over it (a PID 1 tested on a host).
+	 */
 	agent_config_defaults(&agent.cfg, pid1);
-	agent_log_open(pid1, agent.cfg.log_level);
-	if (pid1)
-		pid1_setup(&agent.cfg);
-	/* Flags win over the kernel command line, so the guest's PID 1 can be tested on a host. */
 	r = agent_config_parse_args(&agent.cfg, argc, argv, &err);
 	if (r != 0) {
 		if (r < 0)
@@ -115,6 +130,11 @@ int main(int argc, char **argv)
 		return r < 0 ? 2 : 0;
 	}
 	agent_log_open(pid1 && !agent.cfg.log_stderr, agent.cfg.log_level);
+	if (pid1) {
+		pid1_setup(&agent.cfg);
+		(void)agent_config_parse_args(&agent.cfg, argc, argv, NULL);
+		agent_log_set_level(agent.cfg.log_level);
+	}
 
 	r = agent_start(&agent, &err);
 	if (r < 0) {
@@ -122,10 +142,8 @@ int main(int argc, char **argv)
 		agent_stop(&agent);
 		agent_shutdown(pid1, 1);
 	}
-	if (agent.cfg.listen_kind == AGENT_LISTEN_UNIX)
-		log_info("husk-agent %s serving on unix:%s", HUSK_VERSION, agent.cfg.unix_path);
-	else
-		log_info("husk-agent %s serving on vsock:%u", HUSK_VERSION, agent.cfg.vsock_port);
+	log_info("husk-agent %s serving on %s", HUSK_VERSION,
+		 agent_endpoint_text(&agent.cfg.listen, where, sizeof(where)));
 
 	r = loop_run(agent.loop);
 	if (r < 0)

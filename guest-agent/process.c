@@ -26,7 +26,8 @@ struct parked {
 struct agent_stream {
 	struct agent_process *ap;
 	enum runtime_stream which;
-	int fd;				/* owned; -1 once closed */
+	int fd;				/* -1 once closed */
+	bool borrowed;			/* stdin: the runtime owns and closes the fd */
 	bool eof;
 	bool touched;			/* a client has read or written it */
 	struct loop_source *src;	/* watched while calls are parked */
@@ -107,7 +108,7 @@ static void stream_stop_watch(struct agent_stream *s)
 static void stream_close(struct agent_stream *s)
 {
 	stream_stop_watch(s);
-	s->fd = safe_close(s->fd);
+	s->fd = s->borrowed ? -1 : safe_close(s->fd);
 }
 
 /* Answer every parked call: reads see end of stream, writes a closed pipe. */
@@ -303,7 +304,13 @@ int agent_process_track(struct agent *agent, struct runtime_process *proc,
 
 		s->ap = ap;
 		s->which = (enum runtime_stream)i;
-		s->fd = runtime_process_take_fd(proc, s->which);
+		/*
+		 * Output fds are taken: they are read here until a forwarder takes
+		 * them over.  Stdin stays the runtime's, whose CloseStdin knows how
+		 * to end a terminal's input.
+		 */
+		s->borrowed = s->which == RUNTIME_STDIN;
+		s->fd = s->borrowed ? proc->stdio.in : runtime_process_take_fd(proc, s->which);
 		s->tail = &s->parked;
 	}
 	proc->user = ap;
@@ -421,7 +428,9 @@ void agent_process_write(struct agent_process *ap, const uint8_t *data, size_t l
 
 void agent_process_close_stdin(struct agent_process *ap)
 {
+	/* Stop watching the fd before the runtime closes it. */
 	stream_release(&ap->streams[RUNTIME_STDIN]);
+	runtime_process_close_stdin(ap->proc);
 }
 
 void agent_container_untrack(struct agent *agent, struct runtime_container *ctr)

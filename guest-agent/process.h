@@ -17,7 +17,7 @@
 
 struct agent_process;
 
-/* Track a new process and take its stdio fds from the runtime. */
+/* Track a new process: take its output fds from the runtime, borrow its stdin. */
 int agent_process_track(struct agent *agent, struct runtime_process *proc,
 			struct husk_error *err);
 

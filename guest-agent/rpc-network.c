@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Guest network RPCs.  Listing is served from getifaddrs(3) and
- * /proc/net/{route,ipv6_route}; changing interfaces, routes and neighbours
- * is not implemented (UNIMPLEMENTED with a message), see docs/agent.md.
+ * /proc/net/{route,ipv6_route}; changes go through netlink.c (libnl-route).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,6 +18,7 @@
 
 #include <husk-common/cleanup.h>
 
+#include "netlink.h"
 #include "rpc.h"
 
 #define NET_MAX_IFACES 64
@@ -247,7 +247,8 @@ static size_t routes_v6(struct net_route *rt, size_t cap)
 	return n;
 }
 
-RPC_HANDLER(list_routes)
+/* The current routes, as ListRoutes and UpdateRoutes answer them. */
+static void reply_routes(struct husk_ttrpc_call *call)
 {
 	Grpc__Routes resp = GRPC__ROUTES__INIT;
 	_cleanup_free_ struct net_route *rt = calloc(NET_MAX_ROUTES, sizeof(*rt));
@@ -267,24 +268,57 @@ RPC_HANDLER(list_routes)
 	husk_ttrpc_call_reply(call, &resp.base, NULL);
 }
 
-static void net_unimplemented(struct husk_ttrpc_call *call, const char *what)
+RPC_HANDLER(list_routes)
 {
-	husk_ttrpc_call_reply_status(call, HUSK_TTRPC_UNIMPLEMENTED,
-				     "%s: changing guest networking is not implemented by husk-agent",
-				     what);
+	reply_routes(call);
 }
 
 RPC_HANDLER(update_interface)
 {
-	net_unimplemented(call, "UpdateInterface");
+	const Grpc__UpdateInterfaceRequest *req = (const void *)msg;
+	struct husk_error err = {};
+	int r;
+
+	if (!req->interface) {
+		husk_ttrpc_call_reply_status(call, HUSK_TTRPC_INVALID_ARGUMENT, "interface: missing");
+		return;
+	}
+	r = net_update_interface(req->interface, &err);
+	if (r < 0) {
+		rpc_reply_error(call, r, &err);
+		return;
+	}
+	/* As Kata's agent: the interface as requested, now in place. */
+	husk_ttrpc_call_reply(call, &req->interface->base, NULL);
 }
 
 RPC_HANDLER(update_routes)
 {
-	net_unimplemented(call, "UpdateRoutes");
+	const Grpc__UpdateRoutesRequest *req = (const void *)msg;
+	struct husk_error err = {};
+	int r;
+
+	r = req->routes ? net_update_routes(req->routes->routes, req->routes->n_routes, &err) :
+		net_update_routes(NULL, 0, &err);
+	if (r < 0) {
+		rpc_reply_error(call, r, &err);
+		return;
+	}
+	reply_routes(call);
 }
 
 RPC_HANDLER(add_arp_neighbors)
 {
-	net_unimplemented(call, "AddARPNeighbors");
+	const Grpc__AddARPNeighborsRequest *req = (const void *)msg;
+	struct husk_error err = {};
+	int r = 0;
+
+	if (req->neighbors)
+		r = net_add_neighbors(req->neighbors->arpneighbors, req->neighbors->n_arpneighbors,
+				      &err);
+	if (r < 0) {
+		rpc_reply_error(call, r, &err);
+		return;
+	}
+	rpc_reply_ok(call);
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Sandbox and guest housekeeping RPCs. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,6 +21,22 @@
 #define RESOLV_CONF RESOLV_CONF_DIR "/resolv.conf"
 #define MEM_BLOCK_SIZE "/sys/devices/system/memory/block_size_bytes"
 #define MEM_PROBE "/sys/devices/system/memory/probe"
+#define SYS_CPU_DIR "/sys/devices/system/cpu"
+#define SYS_MEMORY_DIR "/sys/devices/system/memory"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir)
+
+/* O_TRUNC means nothing to sysfs; it keeps a plain file (tests) exact. */
+static int write_text(const char *path, const char *text)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) < 0)
+		return -errno;
+	return 0;
+}
 
 static bool sandbox_check_unsupported(struct husk_ttrpc_call *call,
 				      const Grpc__CreateSandboxRequest *req)
@@ -190,8 +208,74 @@ RPC_HANDLER(set_guest_date_time)
 	rpc_reply_ok(call);
 }
 
+/*
+ * Bring hot-added resources online: each "<dir>/<prefix>N/<file>" holding
+ * `offline` gets `online` written.  Returns how many were switched, or
+ * -errno naming the first entry that refused.
+ */
+static int online_entries(const char *dir, const char *prefix, const char *file,
+			  const char *offline, const char *online, struct husk_error *err)
+{
+	_cleanup_(closedirp) DIR *d = opendir(dir);
+	size_t plen = strlen(prefix);
+	int switched = 0;
+	struct dirent *de;
+
+	if (!d)
+		return errno == ENOENT ? 0 : husk_error_seterrno(err, errno, "%s", dir);
+	while ((de = readdir(d))) {
+		char path[PATH_MAX], state[32] = "";
+		_cleanup_fclose_ FILE *f = NULL;
+
+		if (strncmp(de->d_name, prefix, plen) != 0 ||
+		    strspn(de->d_name + plen, "0123456789") != strlen(de->d_name + plen) ||
+		    !de->d_name[plen])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/%s", dir, de->d_name, file);
+		f = fopen(path, "re");
+		/* cpu0 usually has no "online" file: it cannot go offline. */
+		if (!f || !fgets(state, sizeof(state), f))
+			continue;
+		state[strcspn(state, "\n")] = '\0';
+		if (strcmp(state, offline) != 0)
+			continue;
+		int r = write_text(path, online);
+
+		if (r < 0)
+			return husk_error_seterrno(err, -r, "onlining %s", path);
+		switched++;
+	}
+	return switched;
+}
+
+static long online_cpu_count(void)
+{
+	return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 RPC_HANDLER(online_cpu_mem)
 {
-	husk_ttrpc_call_reply_status(call, HUSK_TTRPC_UNIMPLEMENTED,
-				     "OnlineCPUMem: CPU/memory hotplug is not supported by husk-agent");
+	const Grpc__OnlineCPUMemRequest *req = (const void *)msg;
+	struct husk_error err = {};
+	uint32_t want = req->nb_cpus;
+	int cpus, mems = 0;
+	long online;
+
+	/* Onlining is a few sysfs writes: done at once, so `wait` changes nothing. */
+	cpus = online_entries(SYS_CPU_DIR, "cpu", "online", "0", "1", &err);
+	if (cpus >= 0 && !req->cpu_only)
+		mems = online_entries(SYS_MEMORY_DIR, "memory", "state", "offline", "online", &err);
+	if (cpus < 0 || mems < 0) {
+		rpc_reply_error(call, -err.code, &err);
+		return;
+	}
+	online = online_cpu_count();
+	log_info("OnlineCPUMem: %d CPU(s) and %d memory block(s) onlined, %ld CPU(s) online",
+		 cpus, mems, online);
+	if (want && online < (long)want) {
+		husk_ttrpc_call_reply_status(call, HUSK_TTRPC_FAILED_PRECONDITION,
+					     "nb_cpus: %u wanted online, %ld are", want, online);
+		return;
+	}
+	rpc_reply_ok(call);
 }

@@ -54,33 +54,19 @@ void rpc_reply_ok(struct husk_ttrpc_call *call)
 	husk_ttrpc_call_reply(call, &e.base, NULL);
 }
 
+/* The agent's reading of a few errnos the generic table leaves INTERNAL. */
 static int status_of_errno(int errnum)
 {
 	switch (errnum) {
-	case EINVAL:
 	case E2BIG:
 	case ENAMETOOLONG:
 		return HUSK_TTRPC_INVALID_ARGUMENT;
-	case ENOENT:
-	case ESRCH:
-		return HUSK_TTRPC_NOT_FOUND;
-	case EEXIST:
-		return HUSK_TTRPC_ALREADY_EXISTS;
-	case EBUSY:
-	case ENOTTY:
+	case ENOTTY:		/* TtyWinResize on a process without a terminal */
 	case EALREADY:
-	case EPIPE:
+	case EPIPE:		/* stdin of a process that closed it */
 		return HUSK_TTRPC_FAILED_PRECONDITION;
-	case ETIMEDOUT:
-		return HUSK_TTRPC_DEADLINE_EXCEEDED;
-	case EOPNOTSUPP:
-	case ENOSYS:
-		return HUSK_TTRPC_UNIMPLEMENTED;
-	case EPERM:
-	case EACCES:
-		return HUSK_TTRPC_PERMISSION_DENIED;
 	default:
-		return HUSK_TTRPC_INTERNAL;
+		return husk_ttrpc_code_from_errno(errnum);
 	}
 }
 

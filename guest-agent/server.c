@@ -6,8 +6,10 @@
  * agent_server_flush() which is bounded and used only on the way out.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <husk-common/cleanup.h>
@@ -92,19 +94,49 @@ static int conn_add(struct agent *agent, int fd, struct husk_error *err)
 	return 0;
 }
 
+/*
+ * Out of fds, a pending connection would wake the level-triggered loop
+ * forever: give up the spare fd, accept the client and close it at once
+ * (it sees a reset rather than a hang), then take the spare back.
+ * Returns false when nothing was pending (accept reports EMFILE before it
+ * looks at the queue).
+ */
+static bool refuse_one(struct agent *agent)
+{
+	int fd;
+
+	agent->spare_fd = safe_close(agent->spare_fd);
+	fd = agent_listen_accept(agent->listen_fd);
+	if (fd >= 0) {
+		log_error("accept: out of file descriptors: connection refused");
+		close(fd);
+	}
+	agent->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return fd >= 0;
+}
+
 static void on_listen(struct agent_loop *loop, struct loop_source *src, uint32_t events,
 		      void *data)
 {
 	struct agent *agent = data;
 
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		log_error("listening socket failed: cannot serve any more");
+		agent_request_shutdown(agent, 1);
+		return;
+	}
 	for (;;) {
 		struct husk_error err = {};
 		int fd = agent_listen_accept(agent->listen_fd);
 
 		if (fd == -EAGAIN || fd == -EINTR)
 			return;
+		if (fd == -EMFILE || fd == -ENFILE) {
+			if (!refuse_one(agent))
+				return;
+			continue;
+		}
 		if (fd < 0) {
-			/* EMFILE and friends: leave the backlog for later, keep serving. */
 			log_error("accept: %s", strerror(-fd));
 			return;
 		}
@@ -120,7 +152,10 @@ int agent_server_start(struct agent *agent, struct husk_error *err)
 	r = husk_ttrpc_server_new(agent_methods, agent_n_methods, agent, &agent->srv, err);
 	if (r < 0)
 		return r;
-	agent->listen_fd = agent_listen_open(&agent->cfg, err);
+	agent->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (agent->spare_fd < 0)
+		return husk_error_seterrno(err, errno, "open /dev/null");
+	agent->listen_fd = agent_listen_open(&agent->cfg.listen, err);
 	if (agent->listen_fd < 0)
 		return agent->listen_fd;
 	return loop_add(agent->loop, agent->listen_fd, EPOLLIN, on_listen, agent,
@@ -134,6 +169,7 @@ void agent_server_stop(struct agent *agent)
 	loop_remove(agent->loop, agent->listen_src);
 	agent->listen_src = NULL;
 	agent->listen_fd = safe_close(agent->listen_fd);
+	agent->spare_fd = safe_close(agent->spare_fd);
 	husk_ttrpc_server_free(agent->srv);
 	agent->srv = NULL;
 }

@@ -33,8 +33,22 @@ void agent_reap_children(struct agent *agent)
 
 		if (pid <= 0)
 			break;
-		if (!runtime_child_exited(agent->rt, pid, status))
+		/* After runtime_free() (shutdown) every child is just reaped. */
+		if (!agent->rt || !runtime_child_exited(agent->rt, pid, status))
 			log_debug("reaped pid %d (status 0x%x)", pid, status);
+	}
+}
+
+void agent_reap_until_childless(int timeout_ms)
+{
+	for (int waited = 0;; waited += 10) {
+		pid_t pid = waitpid(-1, NULL, WNOHANG);
+
+		if (pid > 0)
+			continue;
+		if (pid < 0 || waited >= timeout_ms)	/* ECHILD: nobody left */
+			return;
+		usleep(10 * 1000);
 	}
 }
 

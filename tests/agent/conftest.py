@@ -114,7 +114,8 @@ def rootfs():
 class Agent:
     """One husk-agent process and the resources it was given."""
 
-    def __init__(self, pb, binary, workdir, pid1=False):
+    def __init__(self, pb, binary, workdir, pid1=False, extra_args=(), setup="",
+                 netns=False):
         self.pb = pb
         self.workdir = str(workdir)
         self.sock = os.path.join(self.workdir, "agent.sock")
@@ -128,18 +129,22 @@ class Agent:
         self.clients = []
         args = [binary, "--listen", f"unix:{self.sock}", "--copy-root", self.copy_root,
                 "--log-target", "stderr",
-                "--log-level", "debug"]
+                "--log-level", "debug", *extra_args]
         if pid1:
             # PID 1 of a new pid namespace, in a cgroup namespace rooted at our
             # cgroup, so its early mounts and controllers touch only that.
             leaf = os.path.join(self.cgroup, "agent")
             os.mkdir(leaf)
-            cmd = ["sh", "-c", f'echo $$ > "{leaf}/cgroup.procs" && exec "$@"', "sh",
-                   "unshare", "-m", "--propagation", "private", "-p", "-f", "-C",
-                   "--kill-child"] + args
+            # setup (shell, ending in &&) runs first in the agent's private mount namespace.
+            cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                   f'echo $$ > "{leaf}/cgroup.procs" && {setup} '
+                   'exec unshare -p -f -C --kill-child "$@"', "sh"] + args
         else:
-            cmd = ["unshare", "-m", "--propagation", "private"] + args + \
-                ["--cgroup-root", self.cgroup]
+            # netns: a network namespace of its own, for the RPCs that change it.
+            cmd = ["unshare", "-m", "--propagation", "private"] + (["-n"] if netns else [])
+            if setup:
+                cmd += ["sh", "-c", f'{setup} exec "$@"', "sh"]
+            cmd += args + ["--cgroup-root", self.cgroup]
         self.log = open(self.log_path, "w+")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -203,8 +208,9 @@ class Agent:
 def agent_factory(pb, agent_bin, rootfs, tmp_path):
     agents = []
 
-    def start(pid1=False):
-        a = Agent(pb, agent_bin, tmp_path / f"agent{len(agents)}", pid1=pid1)
+    def start(pid1=False, extra_args=(), setup="", netns=False):
+        a = Agent(pb, agent_bin, tmp_path / f"agent{len(agents)}", pid1=pid1,
+                  extra_args=extra_args, setup=setup, netns=netns)
         agents.append(a)
         return a
 

@@ -54,13 +54,13 @@ def make_spec(pb, rootfs, args, hostname=None, namespaces=DEFAULT_NAMESPACES, mo
         spec.Hostname = hostname
     spec.Mounts.extend(default_mounts(pb) if mounts is None else mounts)
     for ns in namespaces:
-        spec.Linux_.Namespaces.add(Type=ns)
-    spec.Linux_.MaskedPaths.extend(masked)
-    spec.Linux_.ReadonlyPaths.extend(readonly_paths)
+        spec.Linux.Namespaces.add(Type=ns)
+    spec.Linux.MaskedPaths.extend(masked)
+    spec.Linux.ReadonlyPaths.extend(readonly_paths)
     for k, v in (sysctl or {}).items():
-        spec.Linux_.Sysctl[k] = v
+        spec.Linux.Sysctl[k] = v
     if resources is not None:
-        spec.Linux_.Resources.CopyFrom(resources)
+        spec.Linux.Resources.CopyFrom(resources)
     return spec
 
 

@@ -356,3 +356,24 @@ def test_terminal_has_no_stderr_stream(sandbox, pb):
                                                                  len=10))
     assert e.value.code == FAILED_PRECONDITION
     sandbox.remove(cid)
+
+
+def test_remove_created_container(shared_agent, sandbox):
+    cid = sandbox.create(["sleep", "100"])
+    cg = os.path.join(shared_agent.cgroup, "husk", "sb-test", cid)
+    assert os.path.isdir(cg)
+    sandbox.remove(cid)
+    assert not os.path.exists(cg)
+
+
+def test_close_stdin_ends_terminal_input(sandbox, pb):
+    cid = sandbox.create(["sh", "-c", "cat; echo after-eof"], terminal=True)
+    sandbox.start(cid)
+    sandbox.c.call("WriteStdin", pb.agent.WriteStreamRequest(container_id=cid, exec_id=cid,
+                                                              data=b"typed\n"))
+    time.sleep(0.2)
+    sandbox.c.call("CloseStdin", pb.agent.CloseStdinRequest(container_id=cid, exec_id=cid))
+    out = sandbox.read_all(cid, cid).replace(b"\r", b"")
+    assert sandbox.wait(cid, cid) == 0
+    assert out.endswith(b"after-eof\n") and b"typed\n" in out
+    sandbox.remove(cid)

@@ -83,3 +83,22 @@ def test_pid1_destroy_sandbox_exits(agent_factory, pb):
     # reboot(RB_POWER_OFF) from a pid namespace's init ends that namespace.
     agent.proc.wait(10)
     assert not os.path.exists(f"/proc/{agent.pid}") or zombies_of(agent.proc.pid) is not None
+
+
+def test_pid1_loads_listed_modules_in_order(agent_factory, pb, tmp_path):
+    husktest.require(os.path.isdir("/lib/modules"), "needs /lib/modules to mount over")
+    listing = tmp_path / "husk.list"
+    not_a_module = tmp_path / "not-a-module.ko"
+    not_a_module.write_bytes(b"plain text, not an ELF module\n")
+    listing.write_text(f"# dependency order\n/nonexistent/first.ko\n\n{not_a_module}\n")
+    # A tmpfs over /lib/modules inside the agent's own mount namespace only.
+    agent = agent_factory(pid1=True, setup=(
+        f'mount -t tmpfs husk-test /lib/modules && cp "{listing}" /lib/modules/husk.list &&'))
+    assert check(agent, pb)
+    log = agent.read_log()
+    first = log.find("module /nonexistent/first.ko: No such file")
+    second = log.find(f"module {not_a_module}: finit_module:")
+    assert first >= 0 and second > first, log
+    assert "dependency order" not in log
+    with open("/proc/self/mountinfo") as f:
+        assert "husk-test" not in f.read()

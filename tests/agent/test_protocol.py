@@ -138,3 +138,64 @@ def test_create_container_needs_sandbox(agent_factory, pb, rootfs):
         c.call("CreateContainer", pb.agent.CreateContainerRequest(
             container_id="early", exec_id="early", OCI=make_spec(pb, rootfs, ["true"])))
     assert e.value.code == FAILED_PRECONDITION
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_out_of_fds_refuses_without_spinning(agent_factory, pb):
+    import os
+    import subprocess
+    import time
+    agent = agent_factory()
+    keep = agent.client()
+    nfds = len(os.listdir(f"/proc/{agent.pid}/fd"))
+    subprocess.run(["prlimit", f"--pid={agent.pid}", f"--nofile={nfds + 2}:"], check=True)
+    extra = []
+    try:
+        for _ in range(6):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(agent.sock)
+            extra.append(s)
+        time.sleep(0.3)
+        before = cpu_ticks(agent.pid)
+        time.sleep(1.0)
+        assert cpu_ticks(agent.pid) - before < 20     # < 0.2 s of CPU: no busy loop
+        assert check(keep, pb)
+    finally:
+        for s in extra:
+            s.close()
+        subprocess.run(["prlimit", f"--pid={agent.pid}", "--nofile=1024:"], check=True)
+    assert check(agent.client(), pb)
+    assert "connection refused" in agent.read_log()
+
+
+def test_client_that_never_reads_does_not_stall_others(shared_agent, pb):
+    import time
+    req = pb.ttrpc.Request(service="grpc.Health", method="Version",
+                           payload=pb.health.CheckRequest().SerializeToString()).SerializeToString()
+    hog = socket.socket(socket.AF_UNIX)
+    hog.connect(shared_agent.sock)
+    hog.setblocking(False)
+    sent, sid = 0, 1
+    deadline = time.time() + 5
+    # Pipeline requests and never read a reply, until the agent stops taking them.
+    while time.time() < deadline:
+        frame = struct.pack(">IIBB", len(req), sid, 1, 0) + req
+        try:
+            n = hog.send(frame)
+        except BlockingIOError:
+            break
+        if n < len(frame):
+            break
+        sent += 1
+        sid += 2
+    assert sent > 200
+    t0 = time.time()
+    assert check(shared_agent.client(), pb)
+    assert time.time() - t0 < 2
+    hog.close()
+    assert check(shared_agent.client(), pb)

@@ -107,16 +107,23 @@ def test_update_container_pids(shared_agent, sandbox, pb):
 
 
 def test_pids_max_enforced(shared_agent, sandbox, pb):
-    mnt_ctrl = cgroup_controllers(shared_agent.cgroup)
-    husktest.require("pids" in mnt_ctrl, "host cgroup2 has no pids controller "
-                     "(covered by the VM tests)")
+    husktest.require("pids" in cgroup_controllers(shared_agent.cgroup),
+                     "host cgroup2 has no pids controller (covered by the VM tests)")
     res = pb.oci.LinuxResources()
-    res.Pids.Limit = 4
-    status, out, _ = sandbox.run(
-        ["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>/dev/null; "
-                     "jobs -p | wc -l"], resources=res)
-    assert status == 0
-    assert int(out.strip()) < 8
+    res.Pids.Limit = 3
+    cid = sandbox.create(["sleep", "100"], resources=res)
+    sandbox.start(cid)
+    cg = container_cgroup(shared_agent, cid)
+    assert read(os.path.join(cg, "pids.max")).strip() == "3"
+    failures = 0
+    for _ in range(5):
+        try:
+            sandbox.exec(cid, ["sleep", "100"])
+        except RpcError:
+            failures += 1
+    assert failures >= 1
+    assert int(read(os.path.join(cg, "pids.current"))) <= 3
+    sandbox.remove(cid)
 
 
 def test_oom_event(shared_agent, sandbox, pb):
