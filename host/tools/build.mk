@@ -2,6 +2,7 @@
 HUSK_TOOL_SRCS := host/tools/husk.c host/tools/vm-cmd.c
 HUSK_TOOL_SRCS += host/tools/run.c host/tools/run-io.c
 HUSK_TOOL_OBJS := $(call objs-of,$(HUSK_TOOL_SRCS))
+$(call objs-of,host/tools/husk.c): CPPFLAGS += -Ihost/lib
 # husk run's default guest image when not run from a build tree.
 $(call objs-of,host/tools/run.c): CPPFLAGS += -DHUSK_GUEST_DIR='"$(DATADIR)/husk/guest"'
 HUSK_TOOL      := $(BINDIR_OUT)/husk
@@ -22,3 +23,16 @@ $(DEMO_BUNDLE)/.stamp: mk/demo.sh
 	mk/demo.sh bundle $(DEMO_BUNDLE)
 RUN_PREREQS += all $(IMAGE_TARGETS) $(DEMO_BUNDLE)/.stamp
 E2E_TEST_PREREQS += $(IMAGE_TARGETS) $(DEMO_BUNDLE)/.stamp
+
+# runc-compatible commands (docs/oci-runtime.md): one file per verb, plus the
+# state store and hooks from host/lib, linked statically with the JSON reader.
+OCI_TOOL_SRCS := $(addprefix host/tools/,oci-main.c oci-ctl.c oci-relay.c oci-monitor.c \
+	oci-create.c oci-start.c oci-run.c oci-state.c oci-kill.c oci-delete.c oci-exec.c \
+	oci-list.c oci-ps.c oci-spec.c oci-features.c)
+OCI_TOOL_OBJS := $(call objs-of,$(OCI_TOOL_SRCS))
+OCI_LIB_OBJS := $(call objs-of,host/lib/oci-state.c host/lib/oci-hooks.c)
+$(OCI_TOOL_OBJS): CPPFLAGS += -Ihost/lib
+$(call objs-of,host/tools/oci-main.c): CPPFLAGS += -DHUSK_GUEST_DIR='"$(DATADIR)/husk/guest"'
+OCI_TOOL_STATIC := $(OCI_LIB_OBJS) $(call objs-of,host/lib/json.c) $(COMMON_LIB)
+HUSK_TOOL_OBJS += $(OCI_TOOL_OBJS) $(OCI_TOOL_STATIC)
+$(HUSK_TOOL): $(OCI_TOOL_OBJS) $(OCI_TOOL_STATIC)
