@@ -365,6 +365,9 @@ static int exec_detached(struct exec_opts *o, struct exec_monitor *em)
 		r = exec_monitor_start(o, em);
 		if (r < 0)
 			_exit(1);
+		if (em->io.tty)
+			for (int fd = 0; fd < 3; fd++)
+				(void)dup2(em->io.out, fd);
 		(void)!write(fds[1], "o", 1);
 		close(fds[1]);
 		oci_globals.no_stderr = true;

@@ -495,8 +495,12 @@ void oci_monitor_main(const char *id, const char *bundle, int dir_fd,
 	close(dir_fd);
 	/* Our own session: a console becomes our terminal, for SIGWINCH. */
 	setsid();
-	if (io->tty)
+	if (io->tty) {
 		(void)ioctl(io->out, TIOCSCTTY, 0);
+		/* The console is the container's stdio: create's own fds are not ours. */
+		for (int fd = 0; fd < 3; fd++)
+			(void)dup2(io->out, fd);
+	}
 	m.signal_fd = oci_monitor_signalfd();
 	r = m.dir_fd < 0 || m.signal_fd < 0 ? husk_error_seterrno(&err, errno, "monitor setup")
 					     : monitor_setup(&m, &err);
