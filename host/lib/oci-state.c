@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,26 @@ static int lock_dir(int dir_fd, const char *id, struct husk_error *err)
 	return 0;
 }
 
+/* mkdir -p root, as runc makes its --root. */
+static int mkdir_root(const char *root)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(root);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, root, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0711) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(buf, 0711) < 0 && errno != EEXIST ? -errno : 0;
+}
+
 int oci_state_create(const char *root, const char *id, int *dir_fd,
 		     struct husk_error *err)
 {
@@ -73,8 +94,9 @@ int oci_state_create(const char *root, const char *id, int *dir_fd,
 	if (!oci_id_valid(id))
 		return husk_error_set(err, EINVAL, "invalid container id %s: want "
 				      "[a-zA-Z0-9][a-zA-Z0-9_.-]+", id);
-	if (mkdir(root, 0711) < 0 && errno != EEXIST)
-		return husk_error_seterrno(err, errno, "root %s", root);
+	r = mkdir_root(root);
+	if (r < 0)
+		return husk_error_seterrno(err, -r, "root %s", root);
 	root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0)
 		return husk_error_seterrno(err, errno, "root %s", root);
