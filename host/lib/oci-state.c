@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -386,41 +385,51 @@ void oci_state_release(struct oci_state *st)
 	st->n_annotations = 0;
 }
 
-unsigned long long oci_pid_start_time(pid_t pid)
+/* Field 3 (state) and 22 (start time) of /proc/PID/stat; false when gone. */
+static bool proc_stat(pid_t pid, char *state, unsigned long long *start)
 {
 	char path[64], buf[1024], *p;
-	unsigned long long start = 0;
 	_cleanup_close_ int fd = -1;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return false;
 	n = read(fd, buf, sizeof(buf) - 1);
 	if (n <= 0)
-		return 0;
+		return false;
 	buf[n] = '\0';
 	/* comm may hold spaces and parentheses: fields restart after the last ')'. */
 	p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	/* After ") " come fields 3 (state) .. 22 (starttime). */
-	for (int field = 3; p && field < 22; field++)
+	if (!p || p[1] != ' ' || !p[2])
+		return false;
+	*state = p[2];
+	/* p is on the space before field 3: step to the one before field 22. */
+	for (int field = 3; p && field <= 22; field++)
 		p = strchr(p + 1, ' ');
-	if (p)
-		start = strtoull(p + 1, NULL, 10);
-	return start;
+	*start = p ? strtoull(p + 1, NULL, 10) : 0;
+	return true;
+}
+
+unsigned long long oci_pid_start_time(pid_t pid)
+{
+	unsigned long long start = 0;
+	char state;
+
+	return proc_stat(pid, &state, &start) ? start : 0;
 }
 
 enum oci_status oci_state_status(const struct oci_state *st)
 {
+	unsigned long long start;
+	char state;
+
 	if (st->status == OCI_STOPPED || st->pid <= 0)
 		return st->status;
-	if (kill(st->pid, 0) < 0 && errno == ESRCH)
-		return OCI_STOPPED;
-	/* A zombie still counts as gone: its start time stays, so check state. */
-	if (oci_pid_start_time(st->pid) != st->pid_start)
+	/* Gone, exited but not yet reaped (the shim reaps it), or a reused pid. */
+	if (!proc_stat(st->pid, &state, &start) || state == 'Z' || state == 'X' ||
+	    start != st->pid_start)
 		return OCI_STOPPED;
 	return st->status;
 }

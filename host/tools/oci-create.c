@@ -207,6 +207,9 @@ int oci_create(const struct oci_create_opts *o, pid_t *monitor_out)
 	st.bundle = strdup(o->bundle);
 	st.rootfs = strdup(husk_spec_rootfs(spec));
 	st.created = strdup(created);
+	/* While creating, our own pid: a create that crashes reads as stopped. */
+	st.pid = getpid();
+	st.pid_start = oci_pid_start_time(st.pid);
 	if (!st.bundle || !st.rootfs || !st.created) {
 		r = -ENOMEM;
 		oci_error("out of memory");
