@@ -36,3 +36,6 @@ $(call objs-of,host/tools/oci-main.c): CPPFLAGS += -DHUSK_GUEST_DIR='"$(DATADIR)
 OCI_TOOL_STATIC := $(OCI_LIB_OBJS) $(call objs-of,host/lib/json.c) $(COMMON_LIB)
 HUSK_TOOL_OBJS += $(OCI_TOOL_OBJS) $(OCI_TOOL_STATIC)
 $(HUSK_TOOL): $(OCI_TOOL_OBJS) $(OCI_TOOL_STATIC)
+
+UNIT_TESTS += $(UNIT_OUT)/test-oci-state
+UNIT_DEPS_test-oci-state := $(OCI_LIB_OBJS) $(call objs-of,host/lib/json.c) $(COMMON_LIB)
