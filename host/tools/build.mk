@@ -39,3 +39,7 @@ $(HUSK_TOOL): $(OCI_TOOL_OBJS) $(OCI_TOOL_STATIC)
 
 UNIT_TESTS += $(UNIT_OUT)/test-oci-state
 UNIT_DEPS_test-oci-state := $(OCI_LIB_OBJS) $(call objs-of,host/lib/json.c) $(COMMON_LIB)
+UNIT_TESTS += $(UNIT_OUT)/test-oci-tool
+UNIT_DEPS_test-oci-tool := $(call objs-of,host/tools/oci-main.c host/tools/oci-ctl.c) \
+	$(UNIT_DEPS_test-oci-state)
+$(OBJ_OUT)/tests/unit/test-oci-tool.o: CPPFLAGS += -Ihost/lib
