@@ -33,10 +33,16 @@ def test_fifty_containers_leak_nothing(agent_factory, pb, rootfs):
     assert sb.run(["true"])[0] == 0
     before = snapshot(agent)
     for i in range(50):
-        cid = sb.create(["sh", "-c", f"echo {i}"], cid=f"leak{i}")
+        # Every fifth one has a terminal, every third an exec'd process too.
+        terminal = i % 5 == 0
+        cid = sb.create(["sh", "-c", f"echo {i}; sleep 0.05"], cid=f"leak{i}", terminal=terminal)
         sb.start(cid)
-        status, out, _ = sb.collect(cid, cid)
-        assert (status, out) == (0, f"{i}\n".encode())
+        if i % 3 == 0:
+            eid = sb.exec(cid, ["echo", "exec"])
+            assert sb.read_all(cid, eid) == b"exec\n"
+            assert sb.wait(cid, eid) == 0
+        out = sb.read_all(cid, cid).replace(b"\r", b"")
+        assert (sb.wait(cid, cid), out) == (0, f"{i}\n".encode())
         sb.remove(cid)
     for i in range(10):
         # Removed while still running, with an exec'd process and parked calls.

@@ -102,3 +102,24 @@ def test_pid1_loads_listed_modules_in_order(agent_factory, pb, tmp_path):
     assert "dependency order" not in log
     with open("/proc/self/mountinfo") as f:
         assert "husk-test" not in f.read()
+
+
+def test_pid1_runs_containers(agent_factory, pb, rootfs):
+    from helpers import Sandbox
+    agent = agent_factory(pid1=True)
+    c = agent.client()
+    c.call("CreateSandbox", pb.agent.CreateSandboxRequest(sandbox_id="guest"))
+    sb = Sandbox(agent, c, pb, rootfs)
+    status, out, _ = sb.run(["sh", "-c", "echo $$; cat /proc/self/cgroup"])
+    assert status == 0
+    lines = out.decode().split()
+    assert lines[0] == "1"
+    # The container's cgroup2 path, below the agent's cgroup namespace root.
+    unified = [line for line in lines[1:] if line.startswith("0::")]
+    assert len(unified) == 1 and unified[0].startswith("0::/husk/guest/"), lines
+    cid = sb.create(["sleep", "100"])
+    sb.start(cid)
+    sb.signal(cid, cid, 9)
+    assert sb.wait(cid, cid) == 137
+    sb.remove(cid)
+    assert zombies_of(agent.pid) == []

@@ -96,7 +96,7 @@ def test_update_container_pids(shared_agent, sandbox, pb):
         sandbox.c.call("UpdateContainer", pb.agent.UpdateContainerRequest(container_id=cid))
     assert e.value.code == INVALID_ARGUMENT and "resources" in e.value.message
     has_pids = os.path.exists(os.path.join(cg, "pids.max"))
-    husktest.require(has_pids, "host cgroup2 has no pids controller for containers "
+    husktest.require_host_feature(has_pids, "host cgroup2 has no pids controller for containers "
                      "(covered by the VM tests)")
     res = pb.oci.LinuxResources()
     res.Pids.Limit = 7
@@ -107,7 +107,7 @@ def test_update_container_pids(shared_agent, sandbox, pb):
 
 
 def test_pids_max_enforced(shared_agent, sandbox, pb):
-    husktest.require("pids" in cgroup_controllers(shared_agent.cgroup),
+    husktest.require_host_feature("pids" in cgroup_controllers(shared_agent.cgroup),
                      "host cgroup2 has no pids controller (covered by the VM tests)")
     res = pb.oci.LinuxResources()
     res.Pids.Limit = 3
@@ -127,7 +127,7 @@ def test_pids_max_enforced(shared_agent, sandbox, pb):
 
 
 def test_oom_event(shared_agent, sandbox, pb):
-    husktest.require("memory" in cgroup_controllers(shared_agent.cgroup),
+    husktest.require_host_feature("memory" in cgroup_controllers(shared_agent.cgroup),
                      "host cgroup2 has no memory controller (covered by the VM tests)")
     res = pb.oci.LinuxResources()
     res.Memory.Limit = 8 << 20
@@ -147,3 +147,16 @@ def test_oom_event_is_deferred(shared_agent, pb):
     assert r.status == pb.health.HealthCheckResponse.SERVING
     time.sleep(0.2)
     assert not waiter.done()
+
+
+def test_remove_paused_container(shared_agent, sandbox, pb):
+    cid = sandbox.create(["sleep", "100"])
+    sandbox.start(cid)
+    sandbox.c.call("PauseContainer", pb.agent.PauseContainerRequest(container_id=cid))
+    cg = container_cgroup(shared_agent, cid)
+    wait_events(cg, "frozen 1")
+    pending = sandbox.c.start("WaitProcess", pb.agent.WaitProcessRequest(container_id=cid,
+                                                                          exec_id=cid))
+    sandbox.remove(cid)
+    assert pending.result().status == 137
+    assert not os.path.exists(cg)

@@ -5,13 +5,14 @@ import ctypes
 import errno
 import os
 import select
+import signal
 import socket
 import threading
 
 import pytest
 
 import husktest
-from conftest import PORT_CONTROL, READY, assert_no_leftovers, recv_line
+from vmtest import PORT_CONTROL, READY, assert_no_leftovers, recv_line
 
 
 class Error(ctypes.Structure):
@@ -28,7 +29,7 @@ class Config(ctypes.Structure):
         ("vsock", ctypes.c_int), ("guest_cid", ctypes.c_uint32),
         ("vsockd", ctypes.c_char_p), ("shares", ctypes.c_void_p),
         ("n_shares", ctypes.c_size_t), ("extra_args", ctypes.c_void_p),
-        ("keep_logs", ctypes.c_bool),
+        ("keep_logs", ctypes.c_bool), ("reserved", ctypes.c_uint64 * 8),
     ]
 
 
@@ -38,6 +39,7 @@ class Exit(ctypes.Structure):
         ("signal", ctypes.c_int), ("guest_shutdown", ctypes.c_bool),
         ("guest_panicked", ctypes.c_bool), ("stopped", ctypes.c_bool),
         ("shutdown_reason", ctypes.c_char * 32), ("vsockd_died", ctypes.c_bool),
+        ("reserved", ctypes.c_uint64 * 4),
     ]
 
 
@@ -53,7 +55,7 @@ def lib():
     for name in ("husk_vm_destroy", "husk_vm_process", "husk_vm_wait_console",
                  "husk_vm_query_status", "husk_vm_powerdown", "husk_vm_stop",
                  "husk_vm_vsock_connect", "husk_vm_vsock_listen", "husk_vm_get_exit",
-                 "husk_vm_state_dir", "husk_vm_fd"):
+                 "husk_vm_state_dir", "husk_vm_fd", "husk_vm_qemu_pid"):
         getattr(lib, name).argtypes = None
     lib.husk_vm_state_dir.restype = ctypes.c_char_p
     return lib
@@ -182,6 +184,24 @@ def test_guest_panic_judged_by_marker_not_exit_code(lib, guest, state_root, vsoc
         assert ex.guest_shutdown and ex.shutdown_reason == b"guest-reset"
         console = open(os.path.join(lib.husk_vm_state_dir(vm).decode(), "console.log")).read()
         assert "Kernel panic" in console
+    finally:
+        lib.husk_vm_destroy(vm)
+    assert_no_leftovers(state_root)
+
+
+def test_stop_escalates_to_sigkill_for_a_frozen_qemu(lib, guest, state_root, vsockd):
+    vm = start_vm(lib, guest, state_root, vsockd)
+    try:
+        pid = lib.husk_vm_qemu_pid(vm)
+        # A frozen QEMU answers neither powerdown nor quit, and SIGTERM stays
+        # pending: only the last rung, SIGKILL, ends it.
+        os.kill(pid, signal.SIGSTOP)
+        err = Error()
+        assert lib.husk_vm_stop(vm, 1000, ctypes.byref(err)) == 0, err.msg
+        ex = Exit()
+        lib.husk_vm_get_exit(vm, ctypes.byref(ex))
+        assert ex.exited and ex.signal == signal.SIGKILL and ex.exit_code == -1
+        assert not os.path.exists(f"/proc/{pid}")
     finally:
         lib.husk_vm_destroy(vm)
     assert_no_leftovers(state_root)

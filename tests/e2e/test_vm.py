@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from conftest import Vm, assert_no_leftovers, processes_mentioning
+from vmtest import Vm, assert_no_leftovers, processes_mentioning
 
 
 def test_boot_marker_and_guest_poweroff(husk, guest, state_root):

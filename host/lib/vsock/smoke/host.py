@@ -1,10 +1,13 @@
 #!/usr/bin/python3
-"""Host side of the smoke test.  usage: host.py UDS BYTES [ROUNDS [PAR]]
+"""Host side of the smoke test.  usage: host.py UDS BYTES [ROUNDS [PAR [QMP]]]
 
 Serves guest->host connections on <UDS>_1234 (ROUNDS*PAR of them, in
 parallel) and pushes host->guest data through `CONNECT 5000` once per
 round.  Checks every byte against the pattern vsock-probe uses and prints
-MB/s for each transfer."""
+MB/s for each transfer.  With QMP (a QEMU QMP socket path), the VM is
+paused for a second (`stop`, `cont`) in the middle of the first
+guest->host transfer, which must survive it."""
+import json
 import socket
 import sys
 import threading
@@ -13,6 +16,8 @@ import time
 UDS, NBYTES = sys.argv[1], int(sys.argv[2])
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 PAR = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+QMP = sys.argv[5] if len(sys.argv) > 5 else None
+paused = threading.Event()
 PATTERN = bytes((i * 7 + 3) & 0xff for i in range(65536))
 lock = threading.Lock()
 results = []
@@ -29,12 +34,30 @@ def expected(off, n):
     return bytes(out)
 
 
+def qmp(*commands):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(QMP)
+        f = s.makefile("rw")
+        f.readline()
+        for cmd in ("qmp_capabilities",) + commands:
+            f.write(json.dumps({"execute": cmd}) + "\n")
+            f.flush()
+            while "return" not in json.loads(f.readline()):
+                pass
+            if cmd == "stop":
+                time.sleep(1)
+
+
 def serve_one(conn):
     t0, got, bad = time.monotonic(), 0, 0
     while True:
         b = conn.recv(1 << 20)
         if not b:
             break
+        if QMP and got and not paused.is_set():
+            paused.set()
+            qmp("stop", "cont")
+            print("host: paused and resumed the VM after %d bytes" % got, flush=True)
         if b != expected(got, len(b)):
             bad += 1
         got += len(b)
