@@ -105,15 +105,16 @@ void run_io_console_follow(struct run_io *io)
 		(void)write_all(STDERR_FILENO, buf, n);
 }
 
-void run_report_vm_exit(struct husk_sandbox *sb)
+bool run_report_vm_exit(struct husk_sandbox *sb)
 {
 	struct husk_vm *vm = husk_sandbox_vm(sb);
 	struct husk_vm_exit ex;
 
-	(void)husk_vm_process(vm, NULL);
+	/* A lost agent connection usually means QEMU is dying: give it a moment. */
+	(void)husk_vm_wait(vm, 1000, NULL);
 	husk_vm_get_exit(vm, &ex);
 	if (!ex.exited)
-		return;
+		return false;
 	if (ex.signal)
 		fprintf(stderr, "husk run: the VM died: QEMU was killed by signal %d (%s)\n",
 			ex.signal, strsignal(ex.signal));
@@ -122,6 +123,7 @@ void run_report_vm_exit(struct husk_sandbox *sb)
 	else
 		fprintf(stderr, "husk run: the VM died: QEMU exited with code %d%s%s\n",
 			ex.exit_code, ex.shutdown_reason[0] ? ", " : "", ex.shutdown_reason);
+	return true;
 }
 
 static void forward_signal(struct run_io *io)
@@ -151,8 +153,8 @@ static int exit_known(struct run_io *io, int *status)
 
 	if (r == 0)
 		return 0;
-	run_report_vm_exit(io->sb);
-	fprintf(stderr, "husk run: %s\n", err.msg);
+	if (!run_report_vm_exit(io->sb))
+		fprintf(stderr, "husk run: %s\n", err.msg);
 	return r;
 }
 

@@ -27,6 +27,8 @@
 
 #define MAX_ENV 256
 #define CONTAINER_ID "husk-run"
+/* The agent queues OOM events as memory.events changes; it is prompt. */
+#define OOM_EVENT_WAIT_MS 500
 
 struct run_opts {
 	unsigned int vm_cpus;
@@ -339,6 +341,17 @@ static int open_signal_fd(void)
 	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/* The signal that cancelled the boot (SIGWINCH does not count: keep waiting is not offered). */
+static int interrupting_signal(int signal_fd)
+{
+	struct signalfd_siginfo si;
+
+	while (read(signal_fd, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo != SIGWINCH)
+			return (int)si.ssi_signo;
+	return SIGINT;
+}
+
 struct timeline {
 	struct husk_sandbox_timings sb;
 	int64_t created, started, exited, vm_gone;
@@ -370,6 +383,16 @@ static void debug_console_open(struct run_io *io)
 	run_io_console_follow(io);
 }
 
+/* A SIGKILL may be the OOM killer's: the agent queues an event if so. */
+static void report_oom_kill(struct husk_sandbox *sb)
+{
+	char id[128];
+
+	if (husk_sandbox_wait_oom(sb, OOM_EVENT_WAIT_MS, id, sizeof(id), NULL) == 0 &&
+	    !strcmp(id, CONTAINER_ID))
+		fprintf(stderr, "husk run: the container ran out of memory (OOM kill in its cgroup)\n");
+}
+
 /* The container's part: create, start, relay, wait, delete. */
 static int run_container(struct run_io *io, const struct husk_spec *spec,
 			 const struct run_opts *o, struct timeline *tl, int *status)
@@ -399,6 +422,8 @@ static int run_container(struct run_io *io, const struct husk_spec *spec,
 		r = run_io_loop(io, status);
 		run_tty_restore();
 		tl->exited = io->exited_ms;
+		if (r == 0 && *status == 128 + SIGKILL)
+			report_oom_kill(io->sb);
 	}
 	if (io->stdio.stdin_fd >= 0)
 		close(io->stdio.stdin_fd);
@@ -446,7 +471,13 @@ int cmd_run(int argc, char **argv)
 	cfg.vm.vsock = HUSK_VM_VSOCK_VHOST_USER;
 	cfg.vm.cmdline = o.debug ? "husk.debug" : "quiet";
 	cfg.agent_timeout_ms = o.agent_timeout_ms;
+	cfg.cancel_fd = io.signal_fd;
 	r = husk_sandbox_create(&cfg, spec, &io.sb, &err);
+	if (r == -ECANCELED) {
+		status = 128 + interrupting_signal(io.signal_fd);
+		fprintf(stderr, "husk run: interrupted while the VM booted\n");
+		goto out;
+	}
 	if (r < 0) {
 		fprintf(stderr, "husk run: %s\n", err.msg);
 		goto out;

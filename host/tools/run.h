@@ -29,8 +29,8 @@ struct run_io {
  */
 int run_io_loop(struct run_io *io, int *status);
 
-/* Print why the VM is gone (QEMU's exit), one line. */
-void run_report_vm_exit(struct husk_sandbox *sb);
+/* Print why the VM is gone (QEMU's exit) in one line; false while it runs. */
+bool run_report_vm_exit(struct husk_sandbox *sb);
 
 /* Copy what the console log gained since the last call to stderr. */
 void run_io_console_follow(struct run_io *io);

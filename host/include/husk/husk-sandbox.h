@@ -96,6 +96,9 @@ struct husk_sandbox_config {
 	const char *id;			/* sandbox id; NULL: the VM's name */
 	const char *hostname;		/* guest hostname; NULL: none set */
 	int agent_timeout_ms;		/* VM start to agent ready; default 60000 */
+	/* -1 (default) or an fd whose readability makes the wait for the agent
+	 * give up with -ECANCELED (husk run passes its signalfd). */
+	int cancel_fd;
 	/* Rootfs directories to share over virtio-9p besides spec's (below). */
 	const struct husk_spec *const *specs;
 	size_t n_specs;
@@ -107,7 +110,9 @@ void husk_sandbox_config_init(struct husk_sandbox_config *cfg);
  * Start the VM with the rootfs of spec (may be NULL) and of cfg->specs
  * shared, wait until the agent answers grpc.Health/Check, create the
  * sandbox in the agent.  On timeout, -ETIMEDOUT and the error carries the
- * tail of the guest console; if QEMU dies first, -ECHILD with its stderr.
+ * tail of the guest console; if QEMU dies first, -ECHILD with its stderr;
+ * -ECANCELED when cfg->cancel_fd became readable.  Nothing is left behind
+ * on failure.
  */
 int husk_sandbox_create(const struct husk_sandbox_config *cfg,
 			const struct husk_spec *spec,
