@@ -458,6 +458,8 @@ static int monitor_setup(struct monitor *m, struct husk_error *err)
 	else if (accel && !strcmp(accel, "kvm"))
 		cfg.vm.accel = HUSK_VM_ACCEL_KVM;
 	cfg.id = m->id;
+	/* A signal while the VM boots (the shim giving up) ends the boot. */
+	cfg.cancel_fd = m->signal_fd;
 	r = husk_sandbox_create(&cfg, m->spec, &m->sb, err);
 	if (r < 0)
 		return r;

@@ -20,7 +20,7 @@ import time
 import pytest
 
 import husktest
-from conftest import assert_no_leftovers, processes_mentioning
+from vmtest import assert_no_leftovers, processes_mentioning
 
 IMAGE = "docker.io/library/husk-busybox:test"
 APPLETS = ["sh", "echo", "cat", "sleep", "true", "false", "ls", "id", "hostname",

@@ -18,7 +18,7 @@ import time
 import pytest
 
 import husktest
-from conftest import assert_no_leftovers, processes_mentioning
+from vmtest import assert_no_leftovers, processes_mentioning
 
 PR_SET_CHILD_SUBREAPER = 36
 
