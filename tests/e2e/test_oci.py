@@ -166,6 +166,15 @@ def test_errors_without_a_vm(rt, rootfs, tmp_path):
     assert p.returncode == 1 and b"invalid container id" in p.stderr
     p = rt("kill", "c1", "NOTASIGNAL", check=False)
     assert p.returncode == 1
+    # Checked before any VM boots: a bad VM size, a pod member.
+    bundle = make_bundle(rootfs, ["true"], annotations={"husk.vm.cpus": "0"})
+    p = rt("create", "--bundle", bundle, "c1", check=False)
+    assert p.returncode == 1 and b"annotation husk.vm.cpus: bad value '0'" in p.stderr
+    bundle = make_bundle(rootfs, ["true"], annotations={
+        "io.kubernetes.cri.container-type": "container",
+        "io.kubernetes.cri.sandbox-id": "pod1"})
+    p = rt("create", "--bundle", bundle, "c1", check=False)
+    assert p.returncode == 1 and b"joining sandbox pod1" in p.stderr
     assert [e for e in os.listdir(rt.root) if e != "log.json"] == []
 
     # spec writes a config.json once; features is JSON.
@@ -228,6 +237,11 @@ def test_lifecycle(rt, rootfs, state_root, tmp_path):
            "echo exec:$FOO:$(pwd); echo exec-err >&2; exit 3", check=False)
     assert p.returncode == 3, p.stderr
     assert p.stdout == b"exec:bar:/tmp\n" and b"exec-err" in p.stderr
+
+    # husk.vm.memory=192 sized the VM (the default is 256 MiB).
+    p = rt("exec", "c1", "/bin/sh", "-c", "head -1 /proc/meminfo")
+    mem_kib = int(p.stdout.split()[1])
+    assert 100 * 1024 < mem_kib < 192 * 1024, p.stdout
 
     # exec --detach with a process.json: its monitor's pid goes to the pid file.
     proc = {"terminal": False, "args": ["/bin/sh", "-c", "read x; echo exec-$x; exit 5"],
@@ -372,4 +386,16 @@ def test_hooks_order(rt, rootfs, state_root, tmp_path):
     p = rt("create", "--bundle", bundle, "hk2", check=False)
     assert p.returncode == 1 and b"createRuntime hook /bin/false" in p.stderr
     assert not os.path.exists(os.path.join(rt.root, "hk2"))
+    assert_no_leftovers(state_root)
+
+
+def test_runc_style_run(rt, rootfs, state_root, tmp_path):
+    """`husk --root R run`: create, start, wait, delete, the init's status."""
+    bundle = make_bundle(rootfs, ["/bin/sh", "-c", "echo run-out; exit 9"])
+    out = tmp_path / "out"
+    with open(out, "wb") as fo:
+        p = rt("run", "--bundle", bundle, "rr", stdout=fo, check=False)
+    assert p.returncode == 9, p.stderr
+    assert out.read_bytes() == b"run-out\n"
+    assert not os.path.exists(os.path.join(rt.root, "rr"))
     assert_no_leftovers(state_root)
