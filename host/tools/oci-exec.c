@@ -80,39 +80,56 @@ static int string_items(struct exec_opts *o, const struct json_doc *doc,
 	return 0;
 }
 
-static int process_items(struct exec_opts *o, const struct json_doc *doc)
+/* An integer member in [0, max]; absent is 0. */
+static int uint_member(const struct json_doc *doc, const struct json_node *obj,
+		       const char *key, long long max, long long *out)
 {
-	const struct json_node *root = json_root(doc), *user, *size, *n;
-	const char *cwd = json_string(json_get(doc, root, "cwd"));
+	const struct json_node *n = json_get(doc, obj, key);
+
+	*out = 0;
+	if (!n)
+		return 0;
+	if (n->type != JSON_NUMBER || !n->is_integer || n->integer < 0 || n->integer > max)
+		return -EINVAL;
+	*out = n->integer;
+	return 0;
+}
+
+/* "A<sep>B" from obj's integer members a and b, as an item named key. */
+static int pair_item(struct exec_opts *o, const struct json_doc *doc,
+		     const struct json_node *obj, const char *a, const char *b,
+		     long long max, char sep, const char *key)
+{
+	long long x, y;
 	char buf[64];
 
-	if (root->type != JSON_OBJECT || string_items(o, doc, json_get(doc, root, "args"), "arg") < 0 ||
+	if (!obj)
+		return 0;
+	if (obj->type != JSON_OBJECT || uint_member(doc, obj, a, max, &x) < 0 ||
+	    uint_member(doc, obj, b, max, &y) < 0)
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%lld%c%lld", x, sep, y);
+	return add_item(o, key, buf);
+}
+
+static int process_items(struct exec_opts *o, const struct json_doc *doc)
+{
+	const struct json_node *root = json_root(doc), *n;
+	const char *cwd = json_string(json_get(doc, root, "cwd"));
+
+	if (root->type != JSON_OBJECT ||
+	    string_items(o, doc, json_get(doc, root, "args"), "arg") < 0 ||
 	    string_items(o, doc, json_get(doc, root, "env"), "env") < 0)
 		return -EINVAL;
 	if (cwd && add_item(o, "cwd", cwd) < 0)
 		return -EINVAL;
 	if (json_is_true(json_get(doc, root, "terminal")))
 		o->tty = true;
-	user = json_get(doc, root, "user");
-	if (user) {
-		const struct json_node *uid = json_get(doc, user, "uid"),
-				       *gid = json_get(doc, user, "gid");
-
-		snprintf(buf, sizeof(buf), "%lld:%lld", uid ? (long long)uid->integer : 0,
-			 gid ? (long long)gid->integer : 0);
-		if (add_item(o, "user", buf) < 0)
-			return -EINVAL;
-	}
-	size = json_get(doc, root, "consoleSize");
-	if (size) {
-		const struct json_node *h = json_get(doc, size, "height"),
-				       *w = json_get(doc, size, "width");
-
-		snprintf(buf, sizeof(buf), "%lld %lld", h ? (long long)h->integer : 0,
-			 w ? (long long)w->integer : 0);
-		if (add_item(o, "size", buf) < 0)
-			return -EINVAL;
-	}
+	if (pair_item(o, doc, json_get(doc, root, "user"), "uid", "gid", UINT32_MAX - 1,
+		      ':', "user") < 0 ||
+	    pair_item(o, doc, json_get(doc, root, "consoleSize"), "height", "width", 65535,
+		      ' ', "size") < 0)
+		return -EINVAL;
 	for (size_t i = 0; i < sizeof(ignored_fields) / sizeof(ignored_fields[0]); i++) {
 		n = json_get(doc, root, ignored_fields[i]);
 		if (n && n->type != JSON_NULL)

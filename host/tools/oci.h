@@ -144,7 +144,7 @@ void oci_relay_close(struct oci_relay *r);
 /* Signals a monitor forwards (everything catchable but SIGCHLD/SIGPIPE). */
 int oci_monitor_signalfd(void);
 
-/* Read "--pid-file" semantics: write pid atomically to path. */
+/* --pid-file: pid written atomically (temporary file, rename). */
 int oci_write_pid_file(const char *path, pid_t pid);
 
 /* Signal names (KILL, SIGKILL) and numbers. */
