@@ -61,6 +61,18 @@ static void __attribute__((noreturn)) monitor_finish(struct monitor *m, int stat
 	_exit(status);
 }
 
+/* Whether sig's default action ends a process (what a never-started init would do). */
+static bool signal_terminates(int sig)
+{
+	switch (sig) {
+	case SIGCHLD: case SIGCONT: case SIGURG: case SIGWINCH:
+	case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+		return false;
+	default:
+		return true;
+	}
+}
+
 static void reply(int conn, const char *text)
 {
 	(void)oci_ctl_send(conn, text, strlen(text), NULL, 0);
@@ -102,10 +114,10 @@ static void handle_kill(struct monitor *m, int conn, const char *args)
 		reply(conn, "err 22 bad kill request");
 		return;
 	}
-	/* A created init never ran: SIGKILL ends it without asking the guest. */
-	if (!m->started && sig == SIGKILL) {
+	/* A created init never ran: a deadly signal ends it without asking the guest. */
+	if (!m->started && signal_terminates(sig)) {
 		reply(conn, "ok");
-		monitor_finish(m, EXIT_KILLED);
+		monitor_finish(m, 128 + sig);
 	}
 	if (all)
 		for (size_t i = 0; i < MAX_EXECS; i++)
@@ -318,7 +330,7 @@ static void handle_signal(struct monitor *m)
 			(void)husk_process_resize(m->init, ws.ws_row, ws.ws_col, NULL);
 		return;
 	}
-	if (!m->started && si.ssi_signo != SIGCONT)
+	if (!m->started && signal_terminates((int)si.ssi_signo))
 		monitor_finish(m, 128 + (int)si.ssi_signo);
 	(void)husk_process_signal(m->init, (int)si.ssi_signo, NULL);
 }

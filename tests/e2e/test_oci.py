@@ -284,9 +284,12 @@ def test_kill_created_and_force_delete(rt, rootfs, state_root, tmp_path):
     rt("create", "--bundle", bundle, "--pid-file", str(tmp_path / "a.pid"), "ca")
     rt("create", "--bundle", bundle, "--pid-file", str(tmp_path / "b.pid"), "cb")
     a, b = int((tmp_path / "a.pid").read_text()), int((tmp_path / "b.pid").read_text())
-    # A created container dies of SIGKILL without ever running.
-    rt("kill", "ca", "KILL")
-    assert wait_pid(a) == 137
+    # A created container dies of a deadly signal without ever running;
+    # SIGCONT leaves it alone.
+    rt("kill", "ca", "CONT")
+    assert rt.state("ca")["status"] == "created"
+    rt("kill", "ca", "TERM")
+    assert wait_pid(a) == 143
     rt("delete", "ca")
     # A running one goes with delete --force.
     rt("start", "cb")
