@@ -149,6 +149,18 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def assert_nothing_left(c):
+    """No task, VM, husk state or shim of ours remains."""
+    assert c.ctr("containers", "list", "--quiet").stdout == b""
+    assert_no_leftovers(c.state_root)
+    assert os.listdir(f"{c.runc_root}/{c.ns}") == []
+    # Shims are started with -address <our socket>; each exits after its task.
+    deadline = time.monotonic() + 30
+    while processes_mentioning(c.sock) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_mentioning(c.sock) == []
+
+
 @pytest.fixture(scope="module")
 def containerd(husk, tmp_path_factory):
     husktest.require_root()
@@ -180,9 +192,7 @@ def test_run_output_exit_code_stdin(containerd):
               input=b"typed\n", stdin=None, check=False)
     assert p.returncode == 0, (p.stderr, c.logtext())
     assert p.stdout == b"got:typed\n"
-    assert c.ctr("containers", "list", "--quiet").stdout == b""
-    assert_no_leftovers(c.state_root)
-    assert os.listdir(c.runc_root + "/" + c.ns) == []
+    assert_nothing_left(c)
 
 
 def test_exec_kill_delete(containerd):
@@ -210,9 +220,7 @@ def test_exec_kill_delete(containerd):
     p = c.ctr("tasks", "delete", "ct-long")
     assert b"exit code 42" in p.stdout + p.stderr, (p.stdout, p.stderr)
     c.ctr("containers", "delete", "ct-long")
-    assert c.ctr("containers", "list", "--quiet").stdout == b""
-    assert_no_leftovers(c.state_root)
-    assert os.listdir(f"{c.runc_root}/{c.ns}") == []
+    assert_nothing_left(c)
 
 
 def run_on_pty(argv, timeout=240):
@@ -255,6 +263,4 @@ def test_tty_run_and_exec_then_force_delete(containerd):
     # A forced delete of a running task: the shim sends kill --all 9, then delete.
     c.ctr("tasks", "delete", "--force", "ct-force")
     c.ctr("containers", "delete", "ct-force")
-    assert c.ctr("containers", "list", "--quiet").stdout == b""
-    assert_no_leftovers(c.state_root)
-    assert os.listdir(f"{c.runc_root}/{c.ns}") == []
+    assert_nothing_left(c)
