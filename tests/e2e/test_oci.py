@@ -190,7 +190,8 @@ def test_errors_without_a_vm(rt, rootfs, tmp_path):
 
 
 def test_lifecycle(rt, rootfs, state_root, tmp_path):
-    script = ("trap 'echo got-term; exit 42' TERM; echo init-out; echo init-err >&2; "
+    script = ("trap 'echo got-term; exit 42' TERM; trap 'echo got-usr1' USR1; "
+              "echo init-out; echo init-err >&2; "
               "read line; echo stdin=$line; while true; do sleep 0.2; done")
     bundle = make_bundle(rootfs, ["/bin/sh", "-c", script],
                          annotations={"org.example/key": "value", "husk.vm.memory": "192"})
@@ -266,7 +267,39 @@ def test_lifecycle(rt, rootfs, state_root, tmp_path):
     p = rt("delete", "c1", check=False)
     assert p.returncode == 1 and b"not stopped" in p.stderr
 
+    # The shim signals monitors with kill(2): they forward to the guest.
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 60
+    while b"got-usr1" not in out.read_bytes():
+        assert time.monotonic() < deadline, out.read_bytes()
+        time.sleep(0.1)
+    proc["args"] = ["/bin/sh", "-c", "trap 'exit 33' USR2; echo armed; "
+                    "while true; do sleep 0.2; done"]
+    (tmp_path / "process.json").write_text(json.dumps(proc))
+    exec_out.write_bytes(b"")
+    with open(exec_out, "wb") as fo:
+        rt("exec", "--process", str(tmp_path / "process.json"), "--detach",
+           "--pid-file", str(exec_pid_file), "c1", stdout=fo)
+    exec_pid = int(exec_pid_file.read_text())
+    deadline = time.monotonic() + 60
+    while b"armed" not in exec_out.read_bytes():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.kill(exec_pid, signal.SIGUSR2)
+    assert wait_pid(exec_pid) == 33
+
+    # kill --all reaches exec'd processes too.
+    proc["args"] = ["/bin/sleep", "1000"]
+    (tmp_path / "process.json").write_text(json.dumps(proc))
+    rt("exec", "--process", str(tmp_path / "process.json"), "--detach",
+       "--pid-file", str(exec_pid_file), "c1")
+    exec_pid = int(exec_pid_file.read_text())
+    # USR1: the init traps it and lives on; the sleep dies of it.
+    rt("kill", "--all", "c1", "USR1")
+    assert wait_pid(exec_pid) == 128 + signal.SIGUSR1
+    assert rt.state("c1")["status"] == "running"
     rt("kill", "c1", "SIGTERM")
+
     assert wait_pid(pid) == 42
     os.close(w_in)
     assert b"got-term" in out.read_bytes()
