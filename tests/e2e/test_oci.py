@@ -227,6 +227,7 @@ def test_lifecycle(rt, rootfs, state_root, tmp_path):
     assert b"init-err" in err.read_bytes()
 
     table = rt("list").stdout.decode().splitlines()
+    assert len(table) == 2, table
     assert table[0].split()[:3] == ["ID", "PID", "STATUS"]
     assert table[1].split()[:3] == ["c1", str(pid), "running"]
     listed = json.loads(rt("list", "--format", "json").stdout)
@@ -241,6 +242,7 @@ def test_lifecycle(rt, rootfs, state_root, tmp_path):
 
     # husk.vm.memory=192 sized the VM (the default is 256 MiB).
     p = rt("exec", "c1", "/bin/sh", "-c", "head -1 /proc/meminfo")
+    assert p.stdout.startswith(b"MemTotal:"), (p.stdout, p.stderr)
     mem_kib = int(p.stdout.split()[1])
     assert 100 * 1024 < mem_kib < 192 * 1024, p.stdout
 
