@@ -29,6 +29,7 @@ struct exec_proc {
 	int conn;			/* the exec monitor's connection, -1: free slot */
 	struct husk_process *proc;
 	pid_t peer;
+	bool peer_gone;			/* the exec monitor hung up: stop polling it */
 };
 
 struct monitor {
@@ -286,6 +287,7 @@ static void exec_forget(struct exec_proc *e)
 	e->conn = -1;
 	e->proc = NULL;
 	e->peer = 0;
+	e->peer_gone = false;
 }
 
 /* "signal N" or "resize R C" from an exec monitor; EOF: it died, so does the process. */
@@ -298,6 +300,7 @@ static void handle_exec_conn(struct exec_proc *e)
 
 	if (n <= 0) {
 		(void)husk_process_signal(e->proc, SIGKILL, NULL);
+		e->peer_gone = true;
 		return;
 	}
 	if (sscanf(msg, "signal %d", &sig) == 1)
@@ -369,8 +372,8 @@ static void __attribute__((noreturn)) monitor_loop(struct monitor *m)
 		for (size_t i = 0; i < MAX_EXECS; i++) {
 			bool used = m->execs[i].conn >= 0;
 
-			pfd[n++] = (struct pollfd){ .fd = used ? m->execs[i].conn : -1,
-						    .events = POLLIN };
+			pfd[n++] = (struct pollfd){ .fd = used && !m->execs[i].peer_gone ?
+						    m->execs[i].conn : -1, .events = POLLIN };
 			pfd[n++] = (struct pollfd){ .fd = used ?
 				husk_process_exit_fd(m->execs[i].proc) : -1, .events = POLLIN };
 		}
