@@ -39,6 +39,23 @@ static bool takes_value(const char *arg, const char *name, int argc, char **argv
 	return true;
 }
 
+/* Absolute, so a monitor (which leaves the directory it started in) finds it. */
+static int set_log_path(const char *path)
+{
+	static char abs_path[PATH_MAX];
+	char cwd[PATH_MAX];
+
+	if (path[0] == '/') {
+		oci_globals.log_path = path;
+		return 0;
+	}
+	if (!getcwd(cwd, sizeof(cwd)) ||
+	    snprintf(abs_path, sizeof(abs_path), "%s/%s", cwd, path) >= (int)sizeof(abs_path))
+		return -ENAMETOOLONG;
+	oci_globals.log_path = abs_path;
+	return 0;
+}
+
 int oci_parse_globals(int argc, char **argv)
 {
 	int i;
@@ -66,8 +83,10 @@ int oci_parse_globals(int argc, char **argv)
 					return -EINVAL;
 				}
 				oci_globals.log_json = !strcmp(v, "json");
-			} else if (!strncmp(a, "-log", 4))
-				oci_globals.log_path = v;
+			} else if (!strncmp(a, "-log", 4) && set_log_path(v) < 0) {
+				fprintf(stderr, "husk: --log %s: path too long\n", v);
+				return -EINVAL;
+			}
 		} else if (!strcmp(a, "-debug")) {
 			oci_globals.debug = true;
 		} else if (!strcmp(a, "-systemd-cgroup")) {

@@ -510,6 +510,8 @@ void oci_monitor_main(const char *id, const char *bundle, int dir_fd,
 	/* A description of our own: the inherited one carries create's flock. */
 	m.dir_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	close(dir_fd);
+	/* Pin no directory (the bundle's may be unmounted after us); paths are absolute. */
+	(void)!chdir("/");
 	/* Our own session: a console becomes our terminal, for SIGWINCH. */
 	setsid();
 	if (io->tty) {
