@@ -43,6 +43,34 @@ static const char *sandbox_to_join(const struct oci_state *st)
 	return type && !strcmp(type, "container") && sandbox ? sandbox : NULL;
 }
 
+/* Fields the guest accepts but does not enforce: said, never silent. */
+static const struct {
+	const char *section, *field, *why;
+} ignored_fields[] = {
+	{ "linux", "seccomp", "no seccomp in the guest; the VM is the boundary" },
+	{ "process", "apparmorProfile", "no AppArmor in the guest" },
+	{ "process", "selinuxLabel", "no SELinux in the guest" },
+	{ "linux", "mountLabel", "no SELinux in the guest" },
+	{ "linux", "intelRdt", "no RDT in the guest" },
+	{ "hooks", "createContainer", "it would run in the guest's namespaces" },
+	{ "hooks", "startContainer", "it would run in the guest's namespaces" },
+};
+
+static void warn_ignored_fields(const struct json_doc *config)
+{
+	const struct json_node *root = json_root(config);
+
+	for (size_t i = 0; i < ARRAY_SIZE(ignored_fields); i++) {
+		const struct json_node *n = json_get(config, json_get(config, root,
+						     ignored_fields[i].section),
+						     ignored_fields[i].field);
+
+		if (n && n->type != JSON_NULL)
+			oci_warn("config.json: %s.%s is ignored (%s)", ignored_fields[i].section,
+				 ignored_fields[i].field, ignored_fields[i].why);
+	}
+}
+
 /* Our stdio, or the slave of a pty whose master goes to the console socket. */
 static int monitor_stdio(const char *console_socket, struct oci_stdio *io)
 {
@@ -190,6 +218,7 @@ int oci_create(const struct oci_create_opts *o, pid_t *monitor_out)
 		oci_error("%s", err.msg);
 		goto out;
 	}
+	warn_ignored_fields(config);
 	snprintf(st.id, sizeof(st.id), "%s", o->id);
 	join = sandbox_to_join(&st);
 	if (join) {

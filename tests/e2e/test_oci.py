@@ -167,9 +167,13 @@ def test_errors_without_a_vm(rt, rootfs, tmp_path):
     p = rt("kill", "c1", "NOTASIGNAL", check=False)
     assert p.returncode == 1
     # Checked before any VM boots: a bad VM size, a pod member.
-    bundle = make_bundle(rootfs, ["true"], annotations={"husk.vm.cpus": "0"})
+    # Accepted but not enforced fields are named in a warning.
+    seccomp = {"linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}],
+                         "seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}}
+    bundle = make_bundle(rootfs, ["true"], annotations={"husk.vm.cpus": "0"}, extra=seccomp)
     p = rt("create", "--bundle", bundle, "c1", check=False)
     assert p.returncode == 1 and b"annotation husk.vm.cpus: bad value '0'" in p.stderr
+    assert b"linux.seccomp is ignored" in p.stderr, p.stderr
     bundle = make_bundle(rootfs, ["true"], annotations={
         "io.kubernetes.cri.container-type": "container",
         "io.kubernetes.cri.sandbox-id": "pod1"})
