@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "husk-common/cleanup.h"
@@ -341,6 +342,48 @@ static int exec_monitor_start(struct exec_opts *o, struct exec_monitor *em)
 	return 0;
 }
 
+static struct termios saved_termios;
+static bool termios_saved;
+
+static void restore_terminal(void)
+{
+	if (termios_saved)
+		(void)tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
+	termios_saved = false;
+}
+
+/* Foreground exec -t without a console socket: our own terminal, raw meanwhile. */
+static int own_terminal(struct exec_opts *o, struct oci_stdio *io)
+{
+	struct termios raw;
+	struct winsize ws;
+	char size[32];
+
+	if (o->detach) {
+		oci_error("cannot allocate tty if husk will detach without setting console socket");
+		return -EINVAL;
+	}
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		oci_error("exec: --tty without --console-socket needs a terminal on stdin and stdout");
+		return -ENOTTY;
+	}
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row) {
+		snprintf(size, sizeof(size), "%u %u", ws.ws_row, ws.ws_col);
+		if (add_item(o, "size", size) < 0)
+			return -E2BIG;
+	}
+	/* The guest's pty echoes and edits lines: ours passes keys through. */
+	if (tcgetattr(STDIN_FILENO, &saved_termios) < 0)
+		return -errno;
+	raw = saved_termios;
+	cfmakeraw(&raw);
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) < 0)
+		return -errno;
+	termios_saved = true;
+	*io = (struct oci_stdio){ STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, true };
+	return 0;
+}
+
 static int exec_stdio(struct exec_opts *o, struct oci_stdio *io)
 {
 	int slave, r;
@@ -349,10 +392,8 @@ static int exec_stdio(struct exec_opts *o, struct oci_stdio *io)
 		*io = (struct oci_stdio){ STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO, false };
 		return 0;
 	}
-	if (!o->console_socket) {
-		oci_error("exec: --tty needs --console-socket (husk does not use its own terminal)");
-		return -EINVAL;
-	}
+	if (!o->console_socket)
+		return own_terminal(o, io);
 	r = oci_console_setup(o->console_socket, &slave);
 	if (r < 0) {
 		oci_error("console socket %s: %s", o->console_socket, strerror(-r));
@@ -454,9 +495,12 @@ int cmd_oci_exec(int argc, char **argv)
 	r = exec_monitor_start(&o, &em);
 	if (r == 0) {
 		free(o.req);
-		return exec_monitor_loop(&em);
+		r = exec_monitor_loop(&em);
+		restore_terminal();
+		return r;
 	}
 out:
+	restore_terminal();
 	free(o.req);
 	return r < 0 ? 1 : 0;
 }

@@ -394,6 +394,22 @@ def test_console_socket_and_tty_exec(rt, rootfs, state_root, tmp_path):
     assert wait_pid(int((tmp_path / "exec.pid").read_text())) == 4
     os.close(exec_master)
 
+    # exec -t in the foreground without a console socket: our own terminal.
+    master2, slave2 = os.openpty()
+    proc = subprocess.Popen(rt.argv("exec", "-t", "ct", "/bin/sh", "-c",
+                                    "test -t 0 && echo own-tty; read x; echo typed=$x; exit 6"),
+                            env=rt.env, stdin=slave2, stdout=slave2, stderr=slave2,
+                            start_new_session=True)
+    os.close(slave2)
+    os.set_blocking(master2, False)
+    assert b"own-tty" in read_until(master2, b"own-tty")
+    os.write(master2, b"abc\r")
+    assert b"typed=abc" in read_until(master2, b"typed=abc")
+    assert proc.wait(timeout=60) == 6
+    os.close(master2)
+    p = rt("exec", "-t", "ct", "true", check=False)
+    assert p.returncode == 1 and b"needs a terminal" in p.stderr
+
     rt("kill", "ct", "KILL")
     assert wait_pid(int((tmp_path / "pid").read_text())) == 137
     os.close(master)
