@@ -114,12 +114,12 @@ int oci_state_create(const char *root, const char *id, int *dir_fd,
 	return 0;
 }
 
-int oci_state_open(const char *root, const char *id, int *dir_fd,
-		   struct husk_error *err)
+static int state_open(const char *root, const char *id, bool lock, int *dir_fd,
+		      struct husk_error *err)
 {
 	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int fd = -1;
-	int r;
+	int r = 0;
 
 	if (!oci_id_valid(id))
 		return husk_error_set(err, ENOENT, "container does not exist");
@@ -131,7 +131,8 @@ int oci_state_open(const char *root, const char *id, int *dir_fd,
 			return husk_error_set(err, ENOENT, "container does not exist");
 		return husk_error_seterrno(err, errno, "%s", path);
 	}
-	r = lock_dir(fd, id, err);
+	if (lock)
+		r = lock_dir(fd, id, err);
 	if (r < 0)
 		return r;
 	/* A directory without state.json is one whose create failed half-way. */
@@ -139,6 +140,18 @@ int oci_state_open(const char *root, const char *id, int *dir_fd,
 		return husk_error_set(err, ENOENT, "container does not exist");
 	*dir_fd = TAKE_FD(fd);
 	return 0;
+}
+
+int oci_state_open(const char *root, const char *id, int *dir_fd,
+		   struct husk_error *err)
+{
+	return state_open(root, id, true, dir_fd, err);
+}
+
+int oci_state_peek(const char *root, const char *id, int *dir_fd,
+		   struct husk_error *err)
+{
+	return state_open(root, id, false, dir_fd, err);
 }
 
 void oci_json_put_string(FILE *out, const char *s)

@@ -59,6 +59,14 @@ int oci_state_create(const char *root, const char *id, int *dir_fd,
 int oci_state_open(const char *root, const char *id, int *dir_fd,
 		   struct husk_error *err);
 
+/*
+ * Open without locking, for readers (state, list, ps): state.json is only
+ * ever replaced by rename, so it reads whole, "creating" while a create
+ * boots the VM.
+ */
+int oci_state_peek(const char *root, const char *id, int *dir_fd,
+		   struct husk_error *err);
+
 int oci_state_write(int dir_fd, const struct oci_state *st, struct husk_error *err);
 int oci_state_read(int dir_fd, struct oci_state *st, struct husk_error *err);
 void oci_state_release(struct oci_state *st);

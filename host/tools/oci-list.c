@@ -83,7 +83,7 @@ int cmd_oci_list(int argc, char **argv)
 		int dir_fd;
 
 		/* A container deleted (or half-created) meanwhile is skipped. */
-		if (oci_state_open(oci_globals.root, ids[i], &dir_fd, NULL) < 0)
+		if (oci_state_peek(oci_globals.root, ids[i], &dir_fd, NULL) < 0)
 			continue;
 		if (oci_state_read(dir_fd, &st, NULL) == 0) {
 			print_entry(&st, json, quiet, first);

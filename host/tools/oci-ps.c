@@ -56,7 +56,7 @@ int cmd_oci_ps(int argc, char **argv)
 		oci_error("usage: husk ps [--format table|json] ID");
 		return 1;
 	}
-	if (oci_state_open(oci_globals.root, argv[optind], &dir_fd, &err) < 0 ||
+	if (oci_state_peek(oci_globals.root, argv[optind], &dir_fd, &err) < 0 ||
 	    oci_state_read(dir_fd, &st, &err) < 0) {
 		oci_error("%s", err.msg);
 		return 1;

@@ -16,7 +16,7 @@ int cmd_oci_state(int argc, char **argv)
 		oci_error("usage: husk state ID");
 		return 1;
 	}
-	r = oci_state_open(oci_globals.root, argv[1], &dir_fd, &err);
+	r = oci_state_peek(oci_globals.root, argv[1], &dir_fd, &err);
 	if (r == 0)
 		r = oci_state_read(dir_fd, &st, &err);
 	if (r < 0) {

@@ -162,6 +162,28 @@ static void test_lock_waiter_sees_delete(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Readers peek without the lock: a create booting a VM does not block state. */
+static void test_peek_does_not_wait(void **state)
+{
+	struct oci_state st, back;
+	int fd, peek_fd;
+
+	assert_int_equal(oci_state_create(root, "c4", &fd, NULL), 0);
+	fill_state(&st, "c4", getpid());
+	st.status = OCI_CREATING;
+	assert_int_equal(oci_state_write(fd, &st, NULL), 0);
+	alarm(10);	/* a peek that took the lock would hang here */
+	assert_int_equal(oci_state_peek(root, "c4", &peek_fd, NULL), 0);
+	alarm(0);
+	assert_int_equal(oci_state_read(peek_fd, &back, NULL), 0);
+	assert_int_equal(oci_state_status(&back), OCI_CREATING);
+	oci_state_release(&back);
+	oci_state_release(&st);
+	close(peek_fd);
+	close(fd);
+	assert_int_equal(oci_state_peek(root, "nosuch", &peek_fd, NULL), -ENOENT);
+}
+
 static void test_list_sorted(void **state)
 {
 	char **ids = NULL;
@@ -268,6 +290,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_duplicate_and_round_trip, setup, teardown),
 		cmocka_unit_test(test_dead_monitor_reads_stopped),
 		cmocka_unit_test_setup_teardown(test_lock_waiter_sees_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peek_does_not_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_sorted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hooks_order_and_stdin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hooks_fail_and_timeout, setup, teardown),
