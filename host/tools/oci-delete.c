@@ -19,16 +19,16 @@
 #define MONITOR_EXIT_TIMEOUT_MS 30000
 
 /* Wait for the monitor to exit (it is not our child: poll its pidfd). */
-static void wait_monitor_gone(const struct oci_state *st)
+static void wait_monitor_gone(const char *id, pid_t pid)
 {
-	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, st->pid, 0);
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
 
-	if (pidfd < 0 || oci_pid_start_time(st->pid) != st->pid_start)
+	if (pidfd < 0)
 		return;
 	if (poll(&p, 1, MONITOR_EXIT_TIMEOUT_MS) == 0) {
-		oci_warn("container %s: monitor %d did not exit: killing it", st->id, st->pid);
-		kill(st->pid, SIGKILL);
+		oci_warn("container %s: monitor %d did not exit: killing it", id, (int)pid);
+		kill(pid, SIGKILL);
 		(void)poll(&p, 1, MONITOR_EXIT_TIMEOUT_MS);
 	}
 }
@@ -57,7 +57,9 @@ int oci_delete(const char *id, bool force)
 	_cleanup_close_ int dir_fd = -1;
 	struct oci_state st;
 	enum oci_status status;
+	const char *quiet_log;
 	char reply[256];
+	int monitor = 0;
 	int r;
 
 	r = oci_state_open(oci_globals.root, id, &dir_fd, &err);
@@ -76,12 +78,19 @@ int oci_delete(const char *id, bool force)
 		r = -EBUSY;
 		goto out;
 	}
-	if (status != OCI_STOPPED) {
-		oci_globals.no_stderr = true;
-		(void)oci_ctl_call(id, "delete", reply, sizeof(reply));
-		oci_globals.no_stderr = false;
-		wait_monitor_gone(&st);
-	}
+	/*
+	 * Even a stopped container may have a monitor: one whose create was
+	 * killed while it booted the VM.  Asking costs a failed connect.
+	 */
+	oci_globals.no_stderr = true;
+	quiet_log = oci_globals.log_path;
+	oci_globals.log_path = NULL;
+	r = oci_ctl_call(id, "delete", reply, sizeof(reply));
+	oci_globals.log_path = quiet_log;
+	oci_globals.no_stderr = false;
+	/* The monitor answers "ok PID" and then takes its VM down. */
+	if (r == 0 && sscanf(reply, "ok %d", &monitor) == 1 && monitor > 0)
+		wait_monitor_gone(id, monitor);
 	/* A monitor that crashed left its VM behind: its lock is free now. */
 	(void)husk_state_reap(NULL, NULL);
 	run_poststop(&st);

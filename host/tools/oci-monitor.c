@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -43,6 +44,7 @@ struct monitor {
 	struct oci_stdio io;
 	struct oci_relay relay;
 	int signal_fd, listen_fd;
+	int cancel_fd;			/* while booting: a signal, or create gone */
 	bool started, exited;
 	int status;
 	unsigned int exec_seq;
@@ -274,7 +276,10 @@ static void handle_request(struct monitor *m, int conn)
 	else if (!strcmp(msg, "exec") && handle_exec(m, conn, msg, (size_t)n))
 		return;
 	else if (!strcmp(msg, "delete")) {
-		reply(conn, "ok");
+		char ok[32];
+
+		snprintf(ok, sizeof(ok), "ok %d", (int)getpid());
+		reply(conn, ok);
 		monitor_finish(m, m->exited ? m->status : EXIT_KILLED);
 	} else if (strcmp(msg, "exec"))
 		reply(conn, "err 22 unknown request");
@@ -473,8 +478,8 @@ static int monitor_setup(struct monitor *m, struct husk_error *err)
 	else if (accel && !strcmp(accel, "kvm"))
 		cfg.vm.accel = HUSK_VM_ACCEL_KVM;
 	cfg.id = m->id;
-	/* A signal while the VM boots (the shim giving up) ends the boot. */
-	cfg.cancel_fd = m->signal_fd;
+	/* A signal or create's death while the VM boots ends the boot. */
+	cfg.cancel_fd = m->cancel_fd;
 	r = husk_sandbox_create(&cfg, m->spec, &m->sb, err);
 	if (r < 0)
 		return r;
@@ -493,11 +498,31 @@ static int monitor_setup(struct monitor *m, struct husk_error *err)
 	return 0;
 }
 
+/*
+ * One fd for the sandbox's cancel_fd: readable on a signal, or when the
+ * read end of create's ready pipe closed (create killed while we boot).
+ */
+static int boot_cancel_fd(int signal_fd, int ready_fd)
+{
+	struct epoll_event sig = { .events = EPOLLIN }, ready = { .events = 0 };
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	/* A pipe's write end reports EPOLLERR once its reader is gone. */
+	if (epoll_ctl(fd, EPOLL_CTL_ADD, signal_fd, &sig) < 0 ||
+	    epoll_ctl(fd, EPOLL_CTL_ADD, ready_fd, &ready) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 void oci_monitor_main(const char *id, const char *bundle, int dir_fd,
 		      struct oci_stdio *io, int ready_fd)
 {
 	struct monitor m = {
-		.id = id, .bundle = bundle, .io = *io, .listen_fd = -1,
+		.id = id, .bundle = bundle, .io = *io, .listen_fd = -1, .cancel_fd = -1,
 		.relay = { .from = { -1, -1, -1 }, .to = { -1, -1, -1 } },
 	};
 	struct husk_error err = { 0 };
@@ -521,14 +546,19 @@ void oci_monitor_main(const char *id, const char *bundle, int dir_fd,
 			(void)dup2(io->out, fd);
 	}
 	m.signal_fd = oci_monitor_signalfd();
-	r = m.dir_fd < 0 || m.signal_fd < 0 ? husk_error_seterrno(&err, errno, "monitor setup")
-					     : monitor_setup(&m, &err);
+	m.cancel_fd = boot_cancel_fd(m.signal_fd, ready_fd);
+	r = m.dir_fd < 0 || m.signal_fd < 0 || m.cancel_fd < 0 ?
+		husk_error_seterrno(&err, errno, "monitor setup") : monitor_setup(&m, &err);
+	if (m.cancel_fd >= 0)
+		close(m.cancel_fd);
 	if (r < 0) {
 		snprintf(msg, sizeof(msg), "err %d %s", -r, err.msg);
 		(void)!write(ready_fd, msg, strlen(msg));
 		monitor_finish(&m, 1);
 	}
-	(void)!write(ready_fd, "ok", 2);
+	/* Nobody to tell (create was killed): nobody will ever delete us either. */
+	if (write(ready_fd, "ok", 2) != 2)
+		monitor_finish(&m, EXIT_KILLED);
 	close(ready_fd);
 	monitor_loop(&m);
 }

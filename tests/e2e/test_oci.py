@@ -352,6 +352,29 @@ def test_monitor_crash_then_delete(rt, rootfs, state_root, tmp_path):
     assert processes_mentioning(bundle) == []
 
 
+def test_create_killed_while_booting(rt, rootfs, state_root, tmp_path):
+    """The shim gave up on create: the monitor boots on; delete still cleans."""
+    bundle = make_bundle(rootfs, ["/bin/sleep", "1000"])
+    with open(tmp_path / "out", "wb") as fo:
+        create = subprocess.Popen(rt.argv("create", "--bundle", bundle, "ck"), env=rt.env,
+                                  stdin=subprocess.DEVNULL, stdout=fo, stderr=fo)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(os.path.join(rt.root, "ck", "state.json")):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    create.kill()
+    create.wait()
+    assert rt.state("ck")["status"] in ("stopped", "created")
+    rt("delete", "ck")
+    assert not os.path.exists(os.path.join(rt.root, "ck"))
+    # The monitor notices create's death and abandons the boot by itself.
+    deadline = time.monotonic() + 30
+    while processes_mentioning(bundle) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_mentioning(bundle) == []
+    assert_no_leftovers(state_root)
+
+
 def console_listener(tmp_path):
     path = str(tmp_path / "console.sock")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
