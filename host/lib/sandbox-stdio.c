@@ -113,7 +113,7 @@ static int send_all(int fd, const char *buf, size_t len)
 /* Guest stream -> caller, until the agent answers end of stream. */
 static void output_relay(struct husk_process *p, enum agent_stream which)
 {
-	int *sink = which == AGENT_STDOUT ? &p->stdout_sink : &p->stderr_sink;
+	const int *sink = which == AGENT_STDOUT ? &p->stdout_sink : &p->stderr_sink;
 	_cleanup_free_ char *buf = malloc(RELAY_CHUNK);
 	bool caller_gone = false;
 
@@ -127,7 +127,8 @@ static void output_relay(struct husk_process *p, enum agent_stream which)
 		if (!caller_gone && send_all(*sink, buf, n) < 0)
 			caller_gone = true;
 	}
-	close_fd(sink);
+	/* EOF for the caller; the fd itself stays until process_free() joined us. */
+	shutdown(*sink, SHUT_WR);
 }
 
 static void *stdout_thread_main(void *arg)
@@ -186,7 +187,8 @@ static void *stdin_thread_main(void *arg)
 		if (write_stdin_all(p, buf, n) < 0)
 			break;
 	}
-	close_fd(&p->stdin_src);
+	/* The caller's further writes fail with EPIPE instead of filling a buffer. */
+	shutdown(p->stdin_src, SHUT_RD);
 	return NULL;
 }
 
@@ -269,6 +271,12 @@ void process_free(struct husk_process *p)
 		return;
 	if (p->stop_efd >= 0)
 		signal_efd(p->stop_efd);
+	/* A caller that stopped reading must not keep a relay blocked in send();
+	 * the fds stay open (threads may use them) until the joins below. */
+	if (p->stdout_sink >= 0)
+		shutdown(p->stdout_sink, SHUT_RDWR);
+	if (p->stderr_sink >= 0)
+		shutdown(p->stderr_sink, SHUT_RDWR);
 	if (p->wait_started)
 		pthread_join(p->wait_thread, NULL);
 	join_output_relays(p);

@@ -181,10 +181,15 @@ static int sandbox_wait_agent(struct husk_sandbox *sb, int timeout_ms, int cance
 
 	for (;;) {
 		int remaining = deadline_remaining_ms(deadline);
+		struct husk_vm_exit ex;
 		int fd;
 
 		if (husk_vm_process(sb->vm, NULL) == 1)
 			return qemu_died_error(sb, err);
+		husk_vm_get_exit(sb->vm, &ex);
+		if (ex.vsockd_died)
+			return husk_error_set(err, EPIPE,
+					      "husk-vsockd exited while the guest booted: no way to reach the agent");
 		if (remaining == 0)
 			return agent_timeout_error(sb, timeout_ms, err);
 		fd = husk_vm_vsock_connect(sb->vm, AGENT_VSOCK_PORT, min_timeout(remaining, 1000),

@@ -102,6 +102,7 @@ struct husk_sandbox_config {
 	/* Rootfs directories to share over virtio-9p besides spec's (below). */
 	const struct husk_spec *const *specs;
 	size_t n_specs;
+	uint64_t reserved[4];		/* for later versions; zero */
 };
 
 void husk_sandbox_config_init(struct husk_sandbox_config *cfg);
@@ -133,6 +134,7 @@ struct husk_sandbox_timings {
 	int64_t start;			/* husk_sandbox_create() called */
 	int64_t qemu_spawned;		/* QEMU runs, QMP answered */
 	int64_t agent_ready;		/* Health/Check answered SERVING */
+	int64_t reserved[4];
 };
 void husk_sandbox_get_timings(const struct husk_sandbox *sb,
 			      struct husk_sandbox_timings *t);
@@ -171,6 +173,7 @@ struct husk_stdio {
 struct husk_process_options {
 	bool open_stdin;		/* give the process a stdin the caller writes */
 	unsigned short rows, cols;	/* initial terminal size (0: agent default) */
+	uint64_t reserved[2];		/* zero */
 };
 
 /*
@@ -211,6 +214,7 @@ struct husk_container_stats {
 	uint64_t pids_current;
 	uint64_t pids_limit;		/* 0: none */
 	uint64_t cpu_usage_ns;
+	uint64_t reserved[4];
 };
 
 int husk_container_stats(struct husk_container *ctr, struct husk_container_stats *st,
