@@ -9,6 +9,7 @@ as they are to containerd's shim, so their exit status is observable.
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -81,11 +82,22 @@ def rt(husk, state_root):
     for cid in os.listdir(root):
         if os.path.isdir(os.path.join(root, cid)):
             runtime("delete", "--force", cid, check=False)
-    subprocess.run(["rm", "-rf", root])
+    shutil.rmtree(root, ignore_errors=True)
+
+
+BUNDLES = []
+
+
+@pytest.fixture(autouse=True)
+def remove_bundles():
+    yield
+    while BUNDLES:
+        shutil.rmtree(BUNDLES.pop(), ignore_errors=True)
 
 
 def make_bundle(rootfs, args, terminal=False, hooks=None, annotations=None, extra=None):
     bundle = tempfile.mkdtemp(prefix="husk-bundle.", dir="/tmp")
+    BUNDLES.append(bundle)
     os.symlink(rootfs, os.path.join(bundle, "rootfs"))
     config = {
         "ociVersion": "1.0.2",
