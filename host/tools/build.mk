@@ -2,6 +2,7 @@
 HUSK_TOOL_SRCS := host/tools/husk.c host/tools/vm-cmd.c
 HUSK_TOOL_SRCS += host/tools/run.c host/tools/run-io.c
 HUSK_TOOL_OBJS := $(call objs-of,$(HUSK_TOOL_SRCS))
+$(call objs-of,host/tools/husk.c): CPPFLAGS += -Ihost/lib
 # husk run's default guest image when not run from a build tree.
 $(call objs-of,host/tools/run.c): CPPFLAGS += -DHUSK_GUEST_DIR='"$(DATADIR)/husk/guest"'
 HUSK_TOOL      := $(BINDIR_OUT)/husk
@@ -47,3 +48,23 @@ install-guest-image:
 			"husk run will need --kernel and --initrd"; \
 	fi
 INSTALL_EXTRA += install-guest-image
+
+# runc-compatible commands (docs/oci-runtime.md): one file per verb, plus the
+# state store and hooks from host/lib, linked statically with the JSON reader.
+OCI_TOOL_SRCS := $(addprefix host/tools/,oci-main.c oci-ctl.c oci-relay.c oci-monitor.c \
+	oci-create.c oci-start.c oci-run.c oci-state.c oci-kill.c oci-delete.c oci-exec.c \
+	oci-list.c oci-ps.c oci-spec.c oci-features.c)
+OCI_TOOL_OBJS := $(call objs-of,$(OCI_TOOL_SRCS))
+OCI_LIB_OBJS := $(call objs-of,host/lib/oci-state.c host/lib/oci-hooks.c)
+$(OCI_TOOL_OBJS): CPPFLAGS += -Ihost/lib
+$(call objs-of,host/tools/oci-main.c): CPPFLAGS += -DHUSK_GUEST_DIR='"$(DATADIR)/husk/guest"'
+OCI_TOOL_STATIC := $(OCI_LIB_OBJS) $(call objs-of,host/lib/json.c) $(COMMON_LIB)
+HUSK_TOOL_OBJS += $(OCI_TOOL_OBJS) $(OCI_TOOL_STATIC)
+$(HUSK_TOOL): $(OCI_TOOL_OBJS) $(OCI_TOOL_STATIC)
+
+UNIT_TESTS += $(UNIT_OUT)/test-oci-state
+UNIT_DEPS_test-oci-state := $(OCI_LIB_OBJS) $(call objs-of,host/lib/json.c) $(COMMON_LIB)
+UNIT_TESTS += $(UNIT_OUT)/test-oci-tool
+UNIT_DEPS_test-oci-tool := $(call objs-of,host/tools/oci-main.c host/tools/oci-ctl.c) \
+	$(UNIT_DEPS_test-oci-state)
+$(OBJ_OUT)/tests/unit/test-oci-tool.o: CPPFLAGS += -Ihost/lib
