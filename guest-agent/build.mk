@@ -2,6 +2,7 @@
 AGENT_SRCS := $(addprefix guest-agent/,main.c config.c log.c init.c loop.c listen.c \
 	signals.c server.c logstream.c process.c oom.c rpc.c rpc-container.c rpc-process.c \
 	rpc-sandbox.c rpc-network.c netlink.c rpc-copyfile.c)
+AGENT_SRCS += guest-agent/storage.c
 AGENT_OBJS := $(call objs-of,$(AGENT_SRCS))
 AGENT_BIN  := $(BINDIR_OUT)/husk-agent
 
