@@ -329,6 +329,9 @@ static void on_pending(struct agent_loop *loop, struct loop_source *src, uint32_
 	}
 	if (!complete)
 		return;
+	/* The socket may become a forwarder's: stop watching it here first. */
+	loop_remove(loop, p->src);
+	p->src = NULL;
 	r = handshake_complete(p, &err);
 	if (r < 0) {
 		log_info("stdio connection refused: %s", err.msg);
