@@ -30,3 +30,8 @@ else
 ALL_TARGETS += $(AGENT_OBJS)
 endif
 INSTALL_MANS += docs/man/husk-agent.8
+
+# The stdio channel's handshake line, the edge of port 1027.
+FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-stdio-handshake
+FUZZ_SRCS_fuzz-stdio-handshake = guest-agent/stdio-handshake.c common/error.c
+$(FUZZ_OUT)/fuzz-stdio-handshake: FUZZ_CFLAGS += -Iguest-agent -Icommon/include
