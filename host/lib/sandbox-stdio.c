@@ -337,6 +337,9 @@ int process_start_relays(struct husk_process *p, struct husk_error *err)
 	if (r == 0 && p->stdin_src >= 0)
 		r = start_thread(&p->stdin_thread, &p->stdin_started, stdin_thread_main, p,
 				 "stdin", err);
+	/* No stdin asked for: the process reads EOF at once, as with docker run without -i. */
+	if (r == 0 && p->stdin_src < 0 && !p->terminal)
+		r = agent_close_stdin(process_agent(p), p->ctr->id, p->exec_id, err);
 	return r;
 }
 
