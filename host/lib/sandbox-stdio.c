@@ -150,9 +150,18 @@ static void output_relay(struct husk_process *p, enum agent_stream which)
 
 		if (n <= 0)
 			break;
-		/* Keep draining after the caller closed its end: the exit waits for it. */
-		if (!caller_gone && send_all(*sink, buf, n) < 0)
-			caller_gone = true;
+		if (caller_gone || send_all(*sink, buf, n) == 0)
+			continue;
+		caller_gone = true;
+		/*
+		 * The caller closed its end.  A channel passes that on, so the
+		 * process's next write fails as on a pipe whose reader left; the
+		 * RPCs keep draining, since WaitProcess waits for that.
+		 */
+		if (chan >= 0) {
+			(void)shutdown(chan, SHUT_RDWR);
+			break;
+		}
 	}
 	close_fd(sink);
 }
