@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "husk-common/cleanup.h"
+#include "husk-common/fileio.h"
 #include "build.h"
 #include "list.h"
 #include "moddep.h"
@@ -305,33 +306,30 @@ static int write_compressed(struct image *img, int out_fd,
 	return 0;
 }
 
+struct write_ctx {
+	struct image *img;
+	const struct compressor *comp;
+	uint32_t mtime;
+};
+
+static int fill_compressed(int fd, void *data, struct husk_error *err)
+{
+	struct write_ctx *ctx = data;
+
+	return write_compressed(ctx->img, fd, ctx->comp, ctx->mtime, err);
+}
+
 int initramfs_write_output(struct image *img, const char *output,
 			   enum initramfs_compression c, uint32_t mtime,
 			   struct husk_error *err)
 {
-	const struct compressor *comp = find_compressor(c);
-	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int fd = -1;
+	struct write_ctx ctx = { img, find_compressor(c), mtime };
 	int r;
 
-	if (!comp)
+	if (!ctx.comp)
 		return husk_error_set(err, EINVAL, "unknown compression");
 	r = image_finalise(img, err);
 	if (r < 0)
 		return r;
-	if (asprintf(&tmp, "%s.tmpXXXXXX", output) < 0)
-		return husk_error_set(err, ENOMEM, "out of memory");
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return husk_error_seterrno(err, errno, "creating a temporary file next to %s", output);
-	r = write_compressed(img, fd, comp, mtime, err);
-	if (r >= 0 && fchmod(fd, 0644) < 0)
-		r = husk_error_seterrno(err, errno, "%s", tmp);
-	if (r >= 0 && close(TAKE_FD(fd)) < 0)
-		r = husk_error_seterrno(err, errno, "writing %s", tmp);
-	if (r >= 0 && rename(tmp, output) < 0)
-		r = husk_error_seterrno(err, errno, "renaming %s to %s", tmp, output);
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	return husk_write_file_atomic(output, 0644, fill_compressed, &ctx, err);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "husk-common/cleanup.h"
+#include "husk-common/fileio.h"
 #include "elfnote.h"
 #include "spawn.h"
 #include "vmlinux.h"
@@ -187,29 +188,26 @@ static int extract_into(int in_fd, const char *input, int out_fd,
 			      input, n);
 }
 
+struct extract_ctx {
+	int in_fd;
+	const char *input;
+	uint32_t *entry;
+};
+
+static int fill_extracted(int fd, void *data, struct husk_error *err)
+{
+	struct extract_ctx *ctx = data;
+
+	return extract_into(ctx->in_fd, ctx->input, fd, ctx->entry, err);
+}
+
 int vmlinux_extract(const char *input, const char *output, uint32_t *entry,
 		    struct husk_error *err)
 {
 	_cleanup_close_ int in_fd = open(input, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	_cleanup_close_ int out_fd = -1;
-	_cleanup_free_ char *tmp = NULL;
-	int r;
+	struct extract_ctx ctx = { in_fd, input, entry };
 
 	if (in_fd < 0)
 		return husk_error_seterrno(err, errno, "kernel %s", input);
-	if (asprintf(&tmp, "%s.tmpXXXXXX", output) < 0)
-		return husk_error_set(err, ENOMEM, "out of memory");
-	out_fd = mkostemp(tmp, O_CLOEXEC);
-	if (out_fd < 0)
-		return husk_error_seterrno(err, errno, "creating a temporary file next to %s", output);
-	r = extract_into(in_fd, input, out_fd, entry, err);
-	if (r >= 0 && fchmod(out_fd, 0644) < 0)
-		r = husk_error_seterrno(err, errno, "%s", tmp);
-	if (r >= 0 && close(TAKE_FD(out_fd)) < 0)
-		r = husk_error_seterrno(err, errno, "writing %s", tmp);
-	if (r >= 0 && rename(tmp, output) < 0)
-		r = husk_error_seterrno(err, errno, "renaming %s to %s", tmp, output);
-	if (r < 0)
-		unlink(tmp);
-	return r;
+	return husk_write_file_atomic(output, 0644, fill_extracted, &ctx, err);
 }

@@ -39,7 +39,17 @@ struct env {
 	struct fake_guest g;
 	int listeners[4];
 	unsigned nlisteners;
+	unsigned info_lines;
 };
+
+static void count_log(void *opaque, enum vsockd_log_level level, const char *msg)
+{
+	struct env *e = opaque;
+
+	e->info_lines += level == VSOCKD_LOG_INFO;
+	if (getenv("VSOCKD_TEST_LOG"))
+		fprintf(stderr, "vsockd: %s\n", msg);
+}
 
 static int setup(void **state)
 {
@@ -56,6 +66,8 @@ static int setup(void **state)
 	snprintf(e->uds, sizeof(e->uds), "%s/vsock", e->dir);
 	cfg.vhost_user_path = e->vu;
 	cfg.uds_path = e->uds;
+	cfg.log = count_log;
+	cfg.log_opaque = e;
 	assert_int_equal(vsockd_new(&cfg, &e->d, NULL), 0);
 	assert_int_equal(fg_open(&e->g, e->d, e->vu, CID), 0);
 	assert_int_equal(fg_start(&e->g, VU_VSOCK_FEATURES), 0);
@@ -451,6 +463,32 @@ static void test_slow_reader_isolated(void **state)
 	close(fast);
 }
 
+/* An rx buffer with room for a header only takes control packets, never
+ * spins on data. */
+static void test_rx_header_only_buffer(void **state)
+{
+	struct env *e = *state;
+	int lfd = host_listen(e, 1234);
+	int fd = guest_connect(e, lfd, 5000, 1234);
+	struct fake_guest *g = &e->g;
+	struct vsock_hdr h;
+	char buf[8];
+
+	while (fg_recv(g, &h, NULL, 0, NULL) == 1)
+		;
+	fg_set_desc(g, RX, g->q[RX].used_seen % FG_QSIZE, g->q[RX].buf_gpa,
+		    VSOCK_HDR_SIZE, VIRTQ_DESC_F_WRITE, 0);
+	assert_int_equal(write(fd, "abc", 3), 3);
+	fg_pump(g);
+	expect_no_pkt(e);
+	send_op(e, VSOCK_OP_CREDIT_REQUEST, 5000, 1234);
+	expect_pkt(e, VSOCK_OP_CREDIT_UPDATE, NULL, 0);
+	h = expect_pkt(e, VSOCK_OP_RW, buf, sizeof(buf));
+	assert_int_equal(h.len, 3);
+	assert_false(vsockd_device_broken(e->d));
+	close(fd);
+}
+
 /* ---- shutdown and reset ---- */
 
 static void test_guest_close(void **state)
@@ -664,6 +702,23 @@ static void test_connection_flood(void **state)
 	(void)lfd;
 }
 
+/* Each refused REQUEST logs a line, but a flood cannot flood the log. */
+static void test_log_flood_capped(void **state)
+{
+	struct env *e = *state;
+	struct vsock_hdr h;
+	unsigned before = e->info_lines;
+
+	for (unsigned i = 0; i < 200; i++) {
+		send_op(e, VSOCK_OP_REQUEST, 7000 + i, 4444);
+		while (fg_recv(&e->g, &h, NULL, 0, NULL) == 1)
+			assert_int_equal(h.op, VSOCK_OP_RST);
+		refill_rx(e);
+	}
+	assert_true(e->info_lines - before >= 10);
+	assert_true(e->info_lines - before <= 50);
+}
+
 /* Replies wait for rx buffers; tx stops being consumed before they pile up. */
 static void test_reply_queue_bounded(void **state)
 {
@@ -818,23 +873,66 @@ HOSTILE_TEST(RX_TINY)
 
 /* ---- device lifecycle ---- */
 
+static unsigned open_fds(void)
+{
+	unsigned n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
 static void test_restart_cycles(void **state)
 {
 	struct env *e = *state;
 	int lfd = host_listen(e, 1234);
+	unsigned fds_before = 0;
 
 	for (unsigned cycle = 0; cycle < 5; cycle++) {
+		/* Every start hands over new fds; the old ones must be closed. */
+		if (cycle == 1)
+			fds_before = open_fds();
+		else if (cycle > 1)
+			assert_int_equal(open_fds(), fds_before);
 		int fd = guest_connect(e, lfd, 5000 + cycle, 1234);
 		char buf[8];
 
-		/* A stop drops every connection (the guest's sockets are gone). */
+		/* A stop alone keeps connections (it may be a VM pause)... */
 		assert_int_equal(fg_stop(&e->g), 0);
+		assert_int_equal(vsockd_conn_count(e->d), 1);
+		/* ...a new driver session drops them: the guest forgot its sockets. */
+		assert_int_equal(fg_start(&e->g, VU_VSOCK_FEATURES), 0);
 		assert_int_equal(vsockd_conn_count(e->d), 0);
 		assert_int_equal(host_read(fd, buf, sizeof(buf)), 0);
 		close(fd);
-		assert_int_equal(fg_start(&e->g, VU_VSOCK_FEATURES), 0);
 		fg_post_rx(&e->g, 8, 4096);
 	}
+}
+
+/* QEMU stops and resumes the rings around a VM pause: flows survive. */
+static void test_pause_resume(void **state)
+{
+	struct env *e = *state;
+	int lfd = host_listen(e, 1234);
+	int fd = guest_connect(e, lfd, 5000, 1234);
+	struct vsock_hdr h;
+	char buf[16];
+
+	assert_int_equal(fg_stop(&e->g), 0);
+	assert_int_equal(write(fd, "while-paused", 12), 12);
+	fg_pump(&e->g);
+	expect_no_pkt(e);			/* nothing moves while stopped */
+	assert_int_equal(host_read(fd, buf, sizeof(buf)), -1);	/* still open */
+
+	assert_int_equal(fg_resume(&e->g, VU_VSOCK_FEATURES), 0);
+	fg_kick(&e->g, RX);
+	assert_int_equal(vsockd_conn_count(e->d), 1);
+	h = expect_pkt(e, VSOCK_OP_RW, buf, sizeof(buf));
+	assert_int_equal(h.len, 12);
+	assert_memory_equal(buf, "while-paused", 12);
+	send_data(e, 5000, 1234, "back", 4);
+	assert_int_equal(host_read(fd, buf, sizeof(buf)), 4);
+	close(fd);
 }
 
 static void test_connect_before_start(void **state)
@@ -899,6 +997,7 @@ int main(void)
 		T(test_guest_credit_update),
 		T(test_host_respects_guest_credit),
 		T(test_slow_reader_isolated),
+		T(test_rx_header_only_buffer),
 		T(test_guest_close),
 		T(test_host_close),
 		T(test_host_close_unanswered),
@@ -909,6 +1008,7 @@ int main(void)
 		T(test_bad_header_fields),
 		T(test_connection_flood),
 		T(test_reply_queue_bounded),
+		T(test_log_flood_capped),
 		T(test_hostile_AVAIL_JUMP),
 		T(test_hostile_HEAD_RANGE),
 		T(test_hostile_NEXT_RANGE),
@@ -922,6 +1022,7 @@ int main(void)
 		T(test_hostile_INDIRECT),
 		T(test_hostile_RX_TINY),
 		T(test_restart_cycles),
+		T(test_pause_resume),
 		T(test_connect_before_start),
 		T(test_notifications),
 		T(test_qemu_gone),

@@ -162,7 +162,7 @@ static int call_fd(struct fake_guest *g, uint32_t request, uint32_t index, int f
 	return fg_vu_call(g, request, VU_VERSION, &v, sizeof(v), &fd, 1, NULL);
 }
 
-int fg_start(struct fake_guest *g, uint64_t features)
+static int start(struct fake_guest *g, uint64_t features, bool resume)
 {
 	struct vu_mem_table mt = { .nregions = 1 };
 	struct vu_msg reply;
@@ -180,7 +180,8 @@ int fg_start(struct fake_guest *g, uint64_t features)
 			8 + 32, &g->memfd, 1, &reply);
 	if (r || reply.payload.u64 != 0)
 		return -EIO;
-	memset(g->mem, 0, 0x8000);	/* fresh rings, as a new driver would */
+	if (!resume)
+		memset(g->mem, 0, 0x8000);	/* fresh rings, as a new driver would */
 	for (unsigned q = 0; q < 2; q++) {
 		struct fg_queue *fq = &g->q[q];
 		struct vu_vring_addr a = {
@@ -191,9 +192,10 @@ int fg_start(struct fake_guest *g, uint64_t features)
 			.log_gpa = fq->used_gpa,
 		};
 
-		fq->avail_idx = fq->used_seen = 0;
+		if (!resume)
+			fq->avail_idx = fq->used_seen = 0;
 		r |= call_state(g, VU_SET_VRING_NUM, q, FG_QSIZE);
-		r |= call_state(g, VU_SET_VRING_BASE, q, 0);
+		r |= call_state(g, VU_SET_VRING_BASE, q, resume ? fq->stopped_base : 0);
 		r |= fg_vu_call(g, VU_SET_VRING_ADDR, VU_VERSION, &a, sizeof(a), NULL, 0, NULL);
 		r |= call_fd(g, VU_SET_VRING_KICK, q, fq->kick_fd);
 	}
@@ -202,6 +204,16 @@ int fg_start(struct fake_guest *g, uint64_t features)
 		r |= call_fd(g, VU_SET_VRING_CALL, q, g->q[q].call_fd);
 	}
 	return r ? -EIO : 0;
+}
+
+int fg_start(struct fake_guest *g, uint64_t features)
+{
+	return start(g, features, false);
+}
+
+int fg_resume(struct fake_guest *g, uint64_t features)
+{
+	return start(g, features, true);
 }
 
 int fg_stop(struct fake_guest *g)
@@ -216,6 +228,7 @@ int fg_stop(struct fake_guest *g)
 		st = (struct vu_vring_state){ q, 0 };
 		r |= fg_vu_call(g, VU_GET_VRING_BASE, VU_VERSION, &st, sizeof(st),
 				NULL, 0, &reply);
+		g->q[q].stopped_base = reply.payload.state.num;
 	}
 	return r ? -EIO : 0;
 }

@@ -26,6 +26,7 @@ struct fg_queue {
 	uint64_t desc_gpa, avail_gpa, used_gpa, buf_gpa, buf_size;
 	uint16_t avail_idx;	/* next avail index we publish */
 	uint16_t used_seen;	/* used entries already consumed */
+	uint16_t stopped_base;	/* GET_VRING_BASE answer at the last stop */
 	int kick_fd, call_fd;
 };
 
@@ -53,6 +54,8 @@ int fg_vu_call(struct fake_guest *g, uint32_t request, uint32_t flags,
 int fg_start(struct fake_guest *g, uint64_t features);
 /* Device stop: ENABLE 0 and GET_VRING_BASE on both rings. */
 int fg_stop(struct fake_guest *g);
+/* Start again where fg_stop left off, as QEMU does after a VM pause. */
+int fg_resume(struct fake_guest *g, uint64_t features);
 
 /* Guest-physical address to our pointer (no checks: test code). */
 uint8_t *fg_ptr(struct fake_guest *g, uint64_t gpa);

@@ -99,6 +99,9 @@ struct vsockd {
 	int vu_listen_fd, vu_fd, uds_listen_fd;
 	bool vu_created, uds_created, vu_gone;
 	bool broken_seen;		/* the current breakage was logged */
+	/* A guest can trigger INFO lines at will: cap them per window. */
+	uint64_t log_window_start;
+	unsigned log_lines, log_suppressed;
 	struct watch w_vu_listen, w_vu_conn, w_uds_listen, w_kick[VU_VSOCK_NQUEUES];
 	unsigned kick_gen_seen[VU_VSOCK_NQUEUES];
 	bool was_running[VU_VSOCK_NQUEUES];

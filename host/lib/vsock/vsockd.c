@@ -26,12 +26,38 @@
 #define DEFAULT_LINE_MS		5000
 #define MAX_EVENTS		64
 
+/* INFO lines per window before the rest are counted instead of written. */
+#define LOG_BURST		50
+#define LOG_WINDOW_MS		10000
+
+/* Hostile guests must not be able to fill the host's disk through our log. */
+static bool log_allowed(struct vsockd *d)
+{
+	uint64_t now = vsockd_now_ms();
+
+	if (now - d->log_window_start >= LOG_WINDOW_MS) {
+		unsigned suppressed = d->log_suppressed;
+
+		d->log_window_start = now;
+		d->log_lines = 0;
+		d->log_suppressed = 0;
+		if (suppressed)
+			vsockd_log(d, VSOCKD_LOG_INFO, "%u log lines suppressed", suppressed);
+	}
+	if (d->log_lines >= LOG_BURST) {
+		d->log_suppressed++;
+		return false;
+	}
+	d->log_lines++;
+	return true;
+}
+
 void vsockd_log(struct vsockd *d, enum vsockd_log_level level, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
 
-	if (!d->cfg.log)
+	if (!d->cfg.log || (level == VSOCKD_LOG_INFO && !log_allowed(d)))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -144,7 +170,8 @@ static size_t emit_one(struct vsockd *d, const struct virtq_chain *chain, bool *
 		conn_update(d, c);
 		return len;
 	}
-	if (!list_empty(&d->data_list)) {
+	/* A header-only buffer cannot carry data: wait for the next one. */
+	if (!list_empty(&d->data_list) && chain->total > VSOCK_HDR_SIZE) {
 		/* Round robin: one packet, then to the back of the line. */
 		c = list_first_entry(&d->data_list, struct conn, data);
 		list_del(&c->data);
@@ -204,10 +231,15 @@ static int epoll_add(struct vsockd *d, int fd, struct watch *w, uint32_t events)
 	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-/* Follow ring changes: watch new kick fds, drop connections on a stop. */
+/*
+ * Follow ring changes: watch new kick fds, and drop every connection when
+ * a ring starts a new driver session (the guest's sockets are gone).  A
+ * stop alone keeps them: QEMU also stops the rings for a VM pause, and
+ * resumes them where they were.
+ */
 static void sync_rings(struct vsockd *d)
 {
-	bool stopped = false;
+	bool new_session = false;
 
 	if (!d->dev.broken)
 		d->broken_seen = false;	/* a new start cleared the verdict */
@@ -221,15 +253,16 @@ static void sync_rings(struct vsockd *d)
 			if (vr->kick_fd >= 0 && epoll_add(d, vr->kick_fd, &d->w_kick[i], EPOLLIN) < 0)
 				vsockd_log(d, VSOCKD_LOG_INFO, "cannot watch kick fd of ring %u: %m", i);
 		}
-		if (d->was_running[i] && !running)
-			stopped = true;
+		if (running && !d->was_running[i] && !vr->resumed)
+			new_session = true;
 		if (running != d->was_running[i])
 			vsockd_log(d, VSOCKD_LOG_DEBUG, "ring %u %s", i,
-				   running ? "started" : "stopped");
+				   !running ? "stopped" : vr->resumed ? "resumed" : "started");
 		d->was_running[i] = running;
 	}
-	/* Without both rings the guest's sockets are gone or going. */
-	if (stopped) {
+	if (new_session && d->nconns) {
+		vsockd_log(d, VSOCKD_LOG_INFO, "guest driver restarted: dropping %u connections",
+			   d->nconns);
 		conn_drop_all(d);
 		d->rstq_len = 0;
 	}

@@ -19,11 +19,20 @@ void vu_dev_init(struct vu_dev *dev, uint64_t guest_cid)
 	}
 }
 
+/* Stop processing; remember the position so a restart can resume. */
+static void vring_halt(struct vu_vring *vr)
+{
+	if (!vr->started)
+		return;
+	vr->base = vr->stopped_base = vr->vq.last_avail;
+	vr->stopped_addr = vr->addr;
+	vr->resumable = true;
+	vr->started = false;
+}
+
 static void vring_stop(struct vu_vring *vr)
 {
-	if (vr->started)
-		vr->base = vr->vq.last_avail;
-	vr->started = false;
+	vring_halt(vr);
 	if (vr->kick_fd >= 0) {
 		vr->kick_fd = safe_close(vr->kick_fd);
 		vr->kick_gen++;
@@ -102,6 +111,11 @@ static int vring_start(struct vu_dev *dev, struct vu_vring *vr, const char **why
 		vu_dev_set_broken(dev);
 		return r;
 	}
+	vr->resumed = vr->resumable && vr->base == vr->stopped_base &&
+		      vr->addr.desc_uaddr == vr->stopped_addr.desc_uaddr &&
+		      vr->addr.avail_uaddr == vr->stopped_addr.avail_uaddr &&
+		      vr->addr.used_uaddr == vr->stopped_addr.used_uaddr;
+	vr->resumable = false;
 	vr->started = true;
 	return 0;
 }
@@ -142,7 +156,7 @@ static int set_vring_fd(struct vu_dev *dev, struct vu_msg *msg, const char **why
 	if (msg->request != VU_SET_VRING_KICK)
 		return 0;
 	vr->kick_gen++;
-	vr->started = false;
+	vring_halt(vr);
 	return vring_start(dev, vr, why);
 }
 
@@ -161,8 +175,7 @@ static int set_mem_table(struct vu_dev *dev, struct vu_msg *msg, const char **wh
 		struct vu_vring *vr = &dev->vring[i];
 
 		if (vr->started) {
-			vr->base = vr->vq.last_avail;
-			vr->started = false;
+			vring_halt(vr);
 			r = vring_start(dev, vr, why);
 			if (r < 0)
 				return r;
@@ -271,15 +284,15 @@ static int dispatch(struct vu_dev *dev, struct vu_msg *msg, struct vu_msg *reply
 	case VU_SET_VRING_ADDR: {
 		struct vu_vring *vr = vring_of(dev, msg->payload.addr.index, why);
 
+		bool was_started;
+
 		if (!vr)
 			return -EINVAL;
+		was_started = vr->started;
+		vring_halt(vr);
 		vr->addr = msg->payload.addr;
 		vr->addr_set = true;
-		if (!vr->started)
-			return 0;
-		vr->base = vr->vq.last_avail;
-		vr->started = false;
-		return vring_start(dev, vr, why);
+		return was_started ? vring_start(dev, vr, why) : 0;
 	}
 	case VU_SET_VRING_KICK:
 	case VU_SET_VRING_CALL:

@@ -45,6 +45,12 @@ struct vu_vring {
 	int call_fd;
 	int err_fd;
 	unsigned kick_gen;	/* bumped whenever kick_fd changes */
+	/* Where the ring was when it last stopped, to tell a resume (VM
+	 * pause/cont: same base, same rings) from a new driver session. */
+	uint16_t stopped_base;
+	struct vu_vring_addr stopped_addr;
+	bool resumable;
+	bool resumed;		/* the last start continued where it stopped */
 };
 
 struct vu_dev {
