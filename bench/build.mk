@@ -1,4 +1,6 @@
-# bench/: benchmarks that print ratios measured side by side in one run.
+# make bench: each script prints side-by-side ratios plus absolute numbers.
+BENCH_SCRIPTS += bench/vm-boot.py
+BENCH_PREREQS += $(BINDIR_OUT)/husk
 
 # The stdio channel's driver: one sandbox, many stdio scenarios (also used by
 # tests/e2e/test_stdio.py).  Links libhusk statically.

@@ -34,14 +34,38 @@ $(LIBHUSK_A): $(LIBHUSK_OBJS) $(COMMON_OBJS)
 
 ALL_TARGETS += $(LIBHUSK_SO) $(LIBHUSK_A)
 
-UNIT_TESTS += $(UNIT_OUT)/test-json $(UNIT_OUT)/test-qmp $(UNIT_OUT)/test-vm-argv
+UNIT_TESTS += $(UNIT_OUT)/test-json $(UNIT_OUT)/test-qmp $(UNIT_OUT)/test-vm-argv \
+	$(UNIT_OUT)/test-vm-state
 UNIT_DEPS_test-json := $(LIBHUSK_A)
 UNIT_DEPS_test-qmp := $(LIBHUSK_A)
 UNIT_LIBS_test-qmp := $(LIBHUSK_LIBS)
 UNIT_DEPS_test-vm-argv := $(LIBHUSK_A)
 UNIT_LIBS_test-json := $(LIBHUSK_LIBS) -lm
 UNIT_LIBS_test-vm-argv := $(LIBHUSK_LIBS)
+UNIT_DEPS_test-vm-state := $(LIBHUSK_A)
+UNIT_LIBS_test-vm-state := $(LIBHUSK_LIBS)
 
 FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-json
 FUZZ_SRCS_fuzz-json := host/lib/json.c
 FUZZ_LIBS_fuzz-json := -lm
+
+.PHONY: install-libhusk
+install-libhusk: $(LIBHUSK_SO) $(LIBHUSK_A)
+	install -D -m 0755 $(LIBHUSK_SO) $(DESTDIR)$(LIBDIR)/libhusk.so.0
+	ln -sf libhusk.so.0 $(DESTDIR)$(LIBDIR)/libhusk.so
+	install -D -m 0644 $(LIBHUSK_A) $(DESTDIR)$(LIBDIR)/libhusk.a
+	install -D -m 0644 host/include/husk/husk.h $(DESTDIR)$(INCLUDEDIR)/husk/husk.h
+INSTALL_EXTRA += install-libhusk
+# husk.h includes it: installed alongside.
+.PHONY: install-libhusk-sandbox
+install-libhusk-sandbox:
+	install -D -m 0644 host/include/husk/husk-sandbox.h $(DESTDIR)$(INCLUDEDIR)/husk/husk-sandbox.h
+INSTALL_EXTRA += install-libhusk-sandbox
+
+# The sandbox side: config.json conversion (host/lib/oci-*.c).
+UNIT_TESTS += $(UNIT_OUT)/test-oci-spec
+UNIT_DEPS_test-oci-spec := $(LIBHUSK_A)
+UNIT_LIBS_test-oci-spec := $(PROTOBUF_C_LIBS) -lpthread -lm
+FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-oci-spec
+FUZZ_SRCS_fuzz-oci-spec := host/lib/oci-json.c host/lib/json.c common/error.c $(PROTO_SRCS)
+FUZZ_LIBS_fuzz-oci-spec := $(PROTOBUF_C_LIBS) -lm
