@@ -16,7 +16,7 @@ import tempfile
 import pytest
 
 import husktest
-from conftest import assert_no_leftovers, processes_mentioning
+from vmtest import assert_no_leftovers, processes_mentioning
 
 MIB = 1 << 20
 # Scenarios every full mode runs; `module` first and last reads the counters.
