@@ -29,7 +29,7 @@ class Config(ctypes.Structure):
         ("vsock", ctypes.c_int), ("guest_cid", ctypes.c_uint32),
         ("vsockd", ctypes.c_char_p), ("shares", ctypes.c_void_p),
         ("n_shares", ctypes.c_size_t), ("extra_args", ctypes.c_void_p),
-        ("keep_logs", ctypes.c_bool),
+        ("keep_logs", ctypes.c_bool), ("reserved", ctypes.c_uint64 * 8),
     ]
 
 
@@ -39,6 +39,7 @@ class Exit(ctypes.Structure):
         ("signal", ctypes.c_int), ("guest_shutdown", ctypes.c_bool),
         ("guest_panicked", ctypes.c_bool), ("stopped", ctypes.c_bool),
         ("shutdown_reason", ctypes.c_char * 32), ("vsockd_died", ctypes.c_bool),
+        ("reserved", ctypes.c_uint64 * 4),
     ]
 
 

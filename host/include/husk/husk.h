@@ -91,6 +91,9 @@ struct husk_vm_config {
 	size_t n_shares;
 	const char *const *extra_args;	/* NULL-terminated, appended verbatim */
 	bool keep_logs;		/* keep console.log and qemu.log after destroy */
+	/* Room for fields of later versions without an ABI break: zeroed by
+	 * husk_vm_config_init(), leave it alone. */
+	uint64_t reserved[8];
 };
 
 void husk_vm_config_init(struct husk_vm_config *cfg);
@@ -144,6 +147,7 @@ struct husk_vm_exit {
 	/* husk-vsockd ended while QEMU ran: the VM's vsock is gone (the
 	 * library reports it; stopping the VM is the caller's choice). */
 	bool vsockd_died;
+	uint64_t reserved[4];	/* for later versions; zero */
 };
 
 /*
