@@ -6,6 +6,8 @@ LIBHUSK_SRCS += host/lib/json.c host/lib/qmp.c host/lib/util.c \
 # Sandboxes and containers: OCI specs, the agent client, stdio relays.
 LIBHUSK_SRCS += host/lib/oci-json.c host/lib/oci-spec.c host/lib/agent-client.c \
 	host/lib/sandbox.c host/lib/sandbox-container.c host/lib/sandbox-stdio.c
+# The stdio channel: one vsock connection per stream (docs/stdio.md).
+LIBHUSK_SRCS += host/lib/stdio-channel.c
 LIBHUSK_OBJS := $(call objs-of,$(LIBHUSK_SRCS))
 LIBHUSK_SO   := $(LIBDIR_OUT)/libhusk.so.0
 LIBHUSK_A    := $(LIBDIR_OUT)/libhusk.a

@@ -21,6 +21,8 @@ struct husk_process {
 
 	/* Library ends of the caller's stdio socketpairs, -1 when absent. */
 	int stdin_src, stdout_sink, stderr_sink;
+	/* Stdio channel connections (stdio-channel.h), -1 where the RPCs carry the stream. */
+	int stdin_chan, stdout_chan, stderr_chan;
 	pthread_t stdin_thread, stdout_thread, stderr_thread, wait_thread;
 	bool stdin_started, stdout_started, stderr_started, wait_started;
 	int stop_efd;		/* tells the stdin relay to give up */

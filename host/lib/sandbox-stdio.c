@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Process stdio and exit for the caller, over the agent's stream RPCs.
+ * Process stdio and exit for the caller, over the stdio channel (one vsock
+ * connection per stream, stdio-channel.h) or, for an agent without it or
+ * with HUSK_STDIO=rpc, the agent's stream RPCs (docs/stdio.md).
  *
  * The caller gets one end of a socketpair per stream (sockets rather than
  * pipes so a relay writing to a stream the caller closed gets EPIPE, not
@@ -19,10 +21,19 @@
 
 #include "husk-common/cleanup.h"
 #include "sandbox-internal.h"
+#include "stdio-channel.h"
 #include "util.h"
 
 /* Per ReadStdout/WriteStdin call; the agent caps reads at 1 MiB. */
 #define RELAY_CHUNK (256 * 1024)
+/* Connecting and attaching one stdio channel stream. */
+#define CHANNEL_ATTACH_MS 5000
+/*
+ * After the exit is known, the output relays get this long to reach EOF:
+ * the agent reports an exit while a descendant holds a pipe open once its
+ * own grace (2 s) passed, and that stream's end may never come.
+ */
+#define OUTPUT_DRAIN_MS 3000
 
 static void close_fd(int *fd)
 {
@@ -62,6 +73,7 @@ int process_new(struct husk_container *ctr, const char *exec_id, bool terminal,
 	p->ctr = ctr;
 	p->terminal = terminal;
 	p->stdin_src = p->stdout_sink = p->stderr_sink = -1;
+	p->stdin_chan = p->stdout_chan = p->stderr_chan = -1;
 	p->stop_efd = p->exit_efd = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	p->exec_id = strdup(exec_id);
@@ -110,22 +122,46 @@ static int send_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Guest stream -> caller, until the agent answers end of stream. */
+/* Some bytes of an output stream from its channel connection or ReadStdout/ReadStderr. */
+static ssize_t output_read(struct husk_process *p, enum agent_stream which, int chan,
+			   char *buf, size_t size)
+{
+	ssize_t n;
+
+	if (chan < 0)
+		return agent_read_stream(process_agent(p), p->ctr->id, p->exec_id, which, buf,
+					 size, NULL);
+	do
+		n = read(chan, buf, size);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/* Guest stream -> caller, until the stream ends. */
 static void output_relay(struct husk_process *p, enum agent_stream which)
 {
 	const int *sink = which == AGENT_STDOUT ? &p->stdout_sink : &p->stderr_sink;
+	int chan = which == AGENT_STDOUT ? p->stdout_chan : p->stderr_chan;
 	_cleanup_free_ char *buf = malloc(RELAY_CHUNK);
 	bool caller_gone = false;
 
 	while (buf) {
-		ssize_t n = agent_read_stream(process_agent(p), p->ctr->id, p->exec_id, which,
-					      buf, RELAY_CHUNK, NULL);
+		ssize_t n = output_read(p, which, chan, buf, RELAY_CHUNK);
 
 		if (n <= 0)
 			break;
-		/* Keep draining after the caller closed its end: the exit waits for it. */
-		if (!caller_gone && send_all(*sink, buf, n) < 0)
-			caller_gone = true;
+		if (caller_gone || send_all(*sink, buf, n) == 0)
+			continue;
+		caller_gone = true;
+		/*
+		 * The caller closed its end.  A channel passes that on, so the
+		 * process's next write fails as on a pipe whose reader left; the
+		 * RPCs keep draining, since WaitProcess waits for that.
+		 */
+		if (chan >= 0) {
+			(void)shutdown(chan, SHUT_RDWR);
+			break;
+		}
 	}
 	/* EOF for the caller; the fd itself stays until process_free() joined us. */
 	shutdown(*sink, SHUT_WR);
@@ -145,6 +181,8 @@ static void *stderr_thread_main(void *arg)
 
 static int write_stdin_all(struct husk_process *p, const char *buf, size_t len)
 {
+	if (p->stdin_chan >= 0)
+		return send_all(p->stdin_chan, buf, len);
 	while (len) {
 		ssize_t n = agent_write_stdin(process_agent(p), p->ctr->id, p->exec_id, buf, len,
 					      NULL);
@@ -181,7 +219,12 @@ static void *stdin_thread_main(void *arg)
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
-			(void)agent_close_stdin(process_agent(p), p->ctr->id, p->exec_id, NULL);
+			/* The channel's EOF is the agent's cue to close the process's stdin. */
+			if (p->stdin_chan >= 0)
+				(void)shutdown(p->stdin_chan, SHUT_WR);
+			else
+				(void)agent_close_stdin(process_agent(p), p->ctr->id, p->exec_id,
+							NULL);
 			break;
 		}
 		if (write_stdin_all(p, buf, n) < 0)
@@ -190,6 +233,30 @@ static void *stdin_thread_main(void *arg)
 	/* The caller's further writes fail with EPIPE instead of filling a buffer. */
 	shutdown(p->stdin_src, SHUT_RD);
 	return NULL;
+}
+
+/*
+ * The exit is known: give the output relays OUTPUT_DRAIN_MS to reach EOF,
+ * then cut the channel connections a lingering descendant keeps open.
+ */
+static void drain_output_relays(struct husk_process *p)
+{
+	struct timespec until;
+	pthread_t *threads[2] = { &p->stdout_thread, &p->stderr_thread };
+	bool *started[2] = { &p->stdout_started, &p->stderr_started };
+	int chans[2] = { p->stdout_chan, p->stderr_chan };
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += OUTPUT_DRAIN_MS / 1000;
+	for (int i = 0; i < 2; i++) {
+		if (!*started[i] || chans[i] < 0)
+			continue;
+		if (pthread_timedjoin_np(*threads[i], NULL, &until) == 0) {
+			*started[i] = false;
+			continue;
+		}
+		(void)shutdown(chans[i], SHUT_RD);
+	}
 }
 
 static void join_output_relays(struct husk_process *p)
@@ -216,6 +283,7 @@ static void *wait_thread_main(void *arg)
 
 	r = agent_wait_process(process_agent(p), p->ctr->id, p->exec_id, &status, &err);
 	/* The agent answers after the streams ended; let the last bytes reach the caller. */
+	drain_output_relays(p);
 	join_output_relays(p);
 	pthread_mutex_lock(&p->lock);
 	if (r < 0) {
@@ -242,10 +310,39 @@ static int start_thread(pthread_t *t, bool *started, void *(*fn)(void *), void *
 	return 0;
 }
 
+/*
+ * One channel connection per stream the caller has; any failure leaves
+ * that stream to the RPCs (an agent without the channel refuses the port).
+ */
+static void attach_channels(struct husk_process *p)
+{
+	enum stdio_channel_mode mode = stdio_channel_mode_from_env();
+	bool relay = mode == STDIO_MODE_CHANNEL_RELAY;
+	struct husk_vm *vm = p->ctr->sb->vm;
+	const char *cid = p->ctr->id;
+
+	if (mode == STDIO_MODE_RPC)
+		return;
+	if (p->stdout_sink >= 0)
+		p->stdout_chan = stdio_channel_attach(vm, cid, p->exec_id, STDIO_CHANNEL_STDOUT,
+						      relay, CHANNEL_ATTACH_MS, NULL);
+	if (p->stdout_chan < 0)
+		return;
+	if (p->stderr_sink >= 0)
+		p->stderr_chan = stdio_channel_attach(vm, cid, p->exec_id, STDIO_CHANNEL_STDERR,
+						      relay, CHANNEL_ATTACH_MS, NULL);
+	if (p->stdin_src >= 0)
+		p->stdin_chan = stdio_channel_attach(vm, cid, p->exec_id, STDIO_CHANNEL_STDIN,
+						     relay, CHANNEL_ATTACH_MS, NULL);
+}
+
 int process_start_relays(struct husk_process *p, struct husk_error *err)
 {
-	int r = start_thread(&p->stdout_thread, &p->stdout_started, stdout_thread_main, p,
-			     "stdout", err);
+	int r;
+
+	attach_channels(p);
+	r = start_thread(&p->stdout_thread, &p->stdout_started, stdout_thread_main, p,
+			 "stdout", err);
 
 	if (r == 0 && p->stderr_sink >= 0)
 		r = start_thread(&p->stderr_thread, &p->stderr_started, stderr_thread_main, p,
@@ -277,6 +374,13 @@ void process_free(struct husk_process *p)
 		shutdown(p->stdout_sink, SHUT_RDWR);
 	if (p->stderr_sink >= 0)
 		shutdown(p->stderr_sink, SHUT_RDWR);
+	/* Nor a relay blocked on a channel connection (a guest pipe nobody drains). */
+	if (p->stdin_chan >= 0)
+		shutdown(p->stdin_chan, SHUT_RDWR);
+	if (p->stdout_chan >= 0)
+		shutdown(p->stdout_chan, SHUT_RDWR);
+	if (p->stderr_chan >= 0)
+		shutdown(p->stderr_chan, SHUT_RDWR);
 	if (p->wait_started)
 		pthread_join(p->wait_thread, NULL);
 	join_output_relays(p);
@@ -285,6 +389,9 @@ void process_free(struct husk_process *p)
 	close_fd(&p->stdin_src);
 	close_fd(&p->stdout_sink);
 	close_fd(&p->stderr_sink);
+	close_fd(&p->stdin_chan);
+	close_fd(&p->stdout_chan);
+	close_fd(&p->stderr_chan);
 	close_fd(&p->stop_efd);
 	close_fd(&p->exit_efd);
 	pthread_mutex_destroy(&p->lock);
