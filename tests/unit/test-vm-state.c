@@ -78,15 +78,24 @@ static void test_create_locked_private_dir(void **state)
 }
 
 /* A process whose command line names `dir` (sh's $0), as QEMU's would. */
+/* Returns once the child has exec'd, so its cmdline is the sleeper's: the
+ * reaper must never see the test binary's cmdline under a recorded pid. */
 static pid_t spawn_sleeper(const char *dir)
 {
-	pid_t pid = fork();
+	int exec_pipe[2];
+	char c;
+	pid_t pid;
 
+	assert_int_equal(pipe2(exec_pipe, O_CLOEXEC), 0);
+	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		execl("/bin/sh", "sh", "-c", "sleep 100", dir, (char *)NULL);
 		_exit(127);
 	}
+	close(exec_pipe[1]);
+	assert_int_equal(read(exec_pipe[0], &c, 1), 0);	/* EOF at exec */
+	close(exec_pipe[0]);
 	return pid;
 }
 
