@@ -22,8 +22,11 @@ $(foreach t,$(TTRPC_UNIT_TESTS),\
 # libFuzzer targets: server request path and client reply path.
 TTRPC_FUZZ_SRCS = common/error.c common/ttrpc-frame.c common/ttrpc-server.c \
 	common/ttrpc-client.c $(PROTO_GEN)/ttrpc.pb-c.c $(PROTO_GEN)/health.pb-c.c
-FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-ttrpc $(FUZZ_OUT)/fuzz-ttrpc-client
+FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-ttrpc $(FUZZ_OUT)/fuzz-ttrpc-client \
+	$(FUZZ_OUT)/fuzz-ttrpc-client-replies
 FUZZ_SRCS_fuzz-ttrpc = $(TTRPC_FUZZ_SRCS)
 FUZZ_SRCS_fuzz-ttrpc-client = $(TTRPC_FUZZ_SRCS)
+FUZZ_SRCS_fuzz-ttrpc-client-replies = $(TTRPC_FUZZ_SRCS)
 FUZZ_LIBS_fuzz-ttrpc = $(PROTOBUF_C_LIBS) -lpthread
 FUZZ_LIBS_fuzz-ttrpc-client = $(PROTOBUF_C_LIBS) -lpthread
+FUZZ_LIBS_fuzz-ttrpc-client-replies = $(PROTOBUF_C_LIBS) -lpthread

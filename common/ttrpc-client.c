@@ -268,6 +268,17 @@ static void deadline_timespec(int64_t deadline, struct timespec *ts)
 	ts->tv_nsec = (deadline % 1000) * 1000000;
 }
 
+/* Take the write lock, giving up at deadline (0: no deadline). */
+static int write_lock_until(struct husk_ttrpc_client *c, int64_t deadline)
+{
+	struct timespec ts;
+
+	if (!deadline)
+		return -pthread_mutex_lock(&c->write_lock);
+	deadline_timespec(deadline, &ts);
+	return -pthread_mutex_clocklock(&c->write_lock, CLOCK_MONOTONIC, &ts);
+}
+
 static int request_encode(const char *service, const char *method,
 			  const ProtobufCMessage *request, int timeout_ms,
 			  uint8_t **ret, size_t *ret_len, struct husk_error *err)
@@ -342,7 +353,22 @@ int husk_ttrpc_client_start(struct husk_ttrpc_client *c,
 
 	hdr.length = len;
 	hdr.stream_id = p->stream_id;
-	pthread_mutex_lock(&c->write_lock);
+	/* A peer that stops reading can hold another call's write for ever. */
+	rc = write_lock_until(c, p->deadline);
+	if (rc == 0 && ttrpc_remaining_ms(p->deadline) == 0) {
+		pthread_mutex_unlock(&c->write_lock);
+		rc = -ETIMEDOUT;
+	}
+	if (rc < 0) {
+		/* Nothing of this call went out: the connection stays usable. */
+		pthread_mutex_lock(&c->lock);
+		pending_unlink(c, p);
+		pthread_mutex_unlock(&c->lock);
+		rc = husk_error_set(err, -rc, "%s: could not send the request before the deadline",
+				    p->label);
+		free(p);
+		return rc;
+	}
 	rc = husk_ttrpc_write_frame(c->fd, &hdr, body, ttrpc_remaining_ms(p->deadline), &werr);
 	pthread_mutex_unlock(&c->write_lock);
 	if (rc < 0) {

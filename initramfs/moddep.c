@@ -9,6 +9,9 @@
 
 enum { MOD_UNVISITED, MOD_VISITING, MOD_DONE };
 
+/* Real chains are a handful deep; the walk recurses once per level. */
+#define MODDEP_MAX_DEPTH 256
+
 static void module_done(struct moddep_module *m)
 {
 	free(m->path);
@@ -242,7 +245,7 @@ static int find_module(struct moddep *md, const char *name, size_t *idx)
  * that the last one is loaded first (modprobe walks the line backwards); we
  * do the same so the order matches what modprobe would do.
  */
-static int visit(struct moddep *md, size_t i, struct husk_error *err)
+static int visit(struct moddep *md, size_t i, unsigned depth, struct husk_error *err)
 {
 	struct moddep_module *m = &md->mods[i];
 
@@ -251,9 +254,13 @@ static int visit(struct moddep *md, size_t i, struct husk_error *err)
 	if (m->state == MOD_VISITING)
 		return husk_error_set(err, ELOOP,
 				      "modules.dep: dependency cycle through %s", m->path);
+	if (depth >= MODDEP_MAX_DEPTH)
+		return husk_error_set(err, ELOOP,
+				      "modules.dep: dependency chain through %s is deeper than %d",
+				      m->path, MODDEP_MAX_DEPTH);
 	m->state = MOD_VISITING;
 	for (size_t j = m->n_deps; j-- > 0;) {
-		int r = visit(md, m->deps[j], err);
+		int r = visit(md, m->deps[j], depth + 1, err);
 
 		if (r < 0)
 			return r;
@@ -278,7 +285,7 @@ int moddep_resolve(struct moddep *md, const char *name, struct husk_error *err)
 		return husk_error_set(err, ENOENT, "module %s: not found in modules.dep", name);
 	if (r < 0)
 		return r;
-	r = visit(md, idx, err);
+	r = visit(md, idx, 0, err);
 	if (r < 0) {
 		/* leave no module half-visited for a later call */
 		for (size_t i = 0; i < md->n; i++)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -801,6 +802,48 @@ static void test_vmlinux_extract(void **state)
 	assert_int_equal(count_entries(tpath("k")), 6);
 }
 
+struct deep_chain {
+	struct moddep md;
+	struct husk_error err;
+	int rc;
+};
+
+static void *resolve_deep_chain(void *arg)
+{
+	struct deep_chain *dc = arg;
+
+	dc->rc = moddep_resolve(&dc->md, "m0", &dc->err);
+	return NULL;
+}
+
+/* A dependency chain far deeper than any real one ends in an error, not in
+ * a stack overflow (the walk recurses once per level). */
+static void test_moddep_deep_chain(void **state)
+{
+	enum { DEPTH = 50000 };
+	struct deep_chain dc = { .err = { 0 } };
+	size_t cap = (size_t)DEPTH * 32, len = 0;
+	char *dep = malloc(cap);
+	pthread_attr_t attr;
+	pthread_t th;
+
+	assert_non_null(dep);
+	for (unsigned i = 0; i < DEPTH; i++)
+		len += (size_t)snprintf(dep + len, cap - len, i + 1 < DEPTH ? "m%u.ko: m%u.ko\n" : "m%u.ko:\n",
+					i, i + 1);
+	assert_int_equal(moddep_parse(&dc.md, dep, len, &dc.err), 0);
+	free(dep);
+	/* A small stack, so the test does not depend on RLIMIT_STACK. */
+	assert_int_equal(pthread_attr_init(&attr), 0);
+	assert_int_equal(pthread_attr_setstacksize(&attr, 1 << 20), 0);
+	assert_int_equal(pthread_create(&th, &attr, resolve_deep_chain, &dc), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	pthread_attr_destroy(&attr);
+	assert_int_equal(dc.rc, -ELOOP);
+	assert_non_null(strstr(dc.err.msg, "deeper than"));
+	moddep_done(&dc.md);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -809,6 +852,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_file_errors_name_the_line, setup_tmp, teardown_tmp),
 		cmocka_unit_test(test_moddep_order),
 		cmocka_unit_test(test_moddep_errors),
+		cmocka_unit_test(test_moddep_deep_chain),
 		cmocka_unit_test_setup_teardown(test_modules_into_image, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_modules_missing, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_cpio_contents, setup_tmp, teardown_tmp),

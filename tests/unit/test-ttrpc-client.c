@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "health.pb-c.h"
 #include "test-ttrpc-helpers.h"
@@ -426,6 +427,61 @@ static void test_request_too_big(void **state)
 	husk_ttrpc_client_cancel(f->client, p);
 }
 
+struct blocking_call {
+	struct fixture *f;
+	const char *arg;
+	int timeout_ms;
+	int rc;
+};
+
+static void *blocking_call_main(void *arg)
+{
+	struct blocking_call *bc = arg;
+	Grpc__CheckRequest req = GRPC__CHECK_REQUEST__INIT;
+
+	req.service = (char *)bc->arg;
+	bc->rc = husk_ttrpc_client_call(bc->f->client, "grpc.Health", "Check", &req.base,
+					&grpc__health_check_response__descriptor,
+					bc->timeout_ms, NULL, NULL, NULL);
+	return NULL;
+}
+
+/*
+ * A peer that stops reading stalls a call with no deadline in the middle of
+ * its request; a second call must still give up at its own deadline rather
+ * than wait behind the first one for ever.
+ */
+static void test_stalled_writer_keeps_deadlines(void **state)
+{
+	struct fixture *f = *state;
+	size_t big_len = 1 << 20;	/* far more than a socketpair buffers */
+	char *big = malloc(big_len);
+	struct blocking_call a = { f, big, 0, 0 }, b = { f, "", 200, 0 };
+	struct timespec limit;
+	pthread_t ta, tb;
+	int joined;
+
+	assert_non_null(big);
+	memset(big, 'a', big_len - 1);
+	big[big_len - 1] = '\0';
+	assert_int_equal(pthread_create(&ta, NULL, blocking_call_main, &a), 0);
+	usleep(100 * 1000);		/* a is now stuck in its write */
+	assert_int_equal(pthread_create(&tb, NULL, blocking_call_main, &b), 0);
+	clock_gettime(CLOCK_REALTIME, &limit);
+	limit.tv_sec += 3;
+	joined = pthread_timedjoin_np(tb, NULL, &limit);
+
+	close(f->peer);			/* the hang-up ends a's write */
+	f->peer = -1;
+	pthread_join(ta, NULL);
+	if (joined != 0)
+		pthread_join(tb, NULL);
+	free(big);
+	assert_int_equal(joined, 0);
+	assert_int_equal(b.rc, -ETIMEDOUT);
+	assert_true(a.rc < 0);
+}
+
 /* ---- many threads against husk's own server ---- */
 
 #define THREADS		4
@@ -557,6 +613,7 @@ int main(void)
 		T(test_reply_one_byte_at_a_time),
 		T(test_oversize_reply),
 		T(test_request_too_big),
+		T(test_stalled_writer_keeps_deadlines),
 		cmocka_unit_test(test_threads_share_connection),
 	};
 

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -51,11 +53,11 @@ static void count_log(void *opaque, enum vsockd_log_level level, const char *msg
 		fprintf(stderr, "vsockd: %s\n", msg);
 }
 
-static int setup(void **state)
+static int setup_with(void **state, unsigned max_conns)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	struct vsockd_config cfg = {
-		.guest_cid = CID, .max_conns = MAX_CONNS, .buf_alloc = BUF_ALLOC,
+		.guest_cid = CID, .max_conns = max_conns, .buf_alloc = BUF_ALLOC,
 		.request_timeout_ms = 100, .line_timeout_ms = 100,
 	};
 
@@ -74,6 +76,11 @@ static int setup(void **state)
 	fg_post_rx(&e->g, 32, 4096);
 	*state = e;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, MAX_CONNS);
 }
 
 static int teardown(void **state)
@@ -983,6 +990,55 @@ static void test_qemu_gone(void **state)
 	close(fd);
 }
 
+static unsigned open_fd_count(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	unsigned n = 0;
+
+	assert_non_null(dir);
+	while (readdir(dir))
+		n++;
+	closedir(dir);
+	return n;
+}
+
+/*
+ * Flows are capped by what RLIMIT_NOFILE can hold: a guest holding every
+ * flow it may open must leave the fds that SET_MEM_TABLE and the ring
+ * messages carry, or QEMU's next such message (a VM pause) breaks the link.
+ */
+static void test_fd_budget(void **state)
+{
+	struct rlimit old, low;
+	struct vsock_hdr h;
+	struct env *e;
+	unsigned ok = 0;
+	int lfd;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = open_fd_count() + 128;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	setup_with(state, 0);		/* the default cap of 1023 flows */
+	e = *state;
+	lfd = host_listen(e, 1234);
+	assert_int_equal(listen(lfd, 1024), 0);
+	for (unsigned i = 0; i < 200; i++) {
+		send_op(e, VSOCK_OP_REQUEST, 6000 + i, 1234);
+		while (fg_recv(&e->g, &h, NULL, 0, NULL) == 1)
+			ok += h.op == VSOCK_OP_RESPONSE;
+		refill_rx(e);
+	}
+	assert_true(ok > 0 && ok < 128);
+	assert_int_equal(vsockd_conn_count(e->d), ok);
+
+	assert_int_equal(fg_stop(&e->g), 0);
+	assert_int_equal(fg_resume(&e->g, VU_VSOCK_FEATURES), 0);
+	assert_true(vsockd_dispatch(e->d, 0) >= 0);
+	assert_int_equal(vsockd_conn_count(e->d), ok);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1026,6 +1082,7 @@ int main(void)
 		T(test_connect_before_start),
 		T(test_notifications),
 		T(test_qemu_gone),
+		cmocka_unit_test_teardown(test_fd_budget, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

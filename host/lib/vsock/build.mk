@@ -29,8 +29,10 @@ UNIT_DEPS_test-vsock-hybrid := $(VSOCKD_CORE_LIB) $(COMMON_LIB)
 UNIT_DEPS_test-vhost-user := $(VSOCKD_CORE_LIB) $(COMMON_LIB)
 
 FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-vhost-user $(FUZZ_OUT)/fuzz-vsock-tx \
-	$(FUZZ_OUT)/fuzz-vsock-hybrid
+	$(FUZZ_OUT)/fuzz-vsock-flows $(FUZZ_OUT)/fuzz-vsock-hybrid
 FUZZ_SRCS_fuzz-vhost-user := $(VSOCKD_CORE_SRCS) common/error.c
 FUZZ_SRCS_fuzz-vsock-tx := $(VSOCKD_CORE_SRCS) $(VSOCKD_FAKE_SRCS) common/error.c
+FUZZ_SRCS_fuzz-vsock-flows := $(FUZZ_SRCS_fuzz-vsock-tx)
 FUZZ_SRCS_fuzz-vsock-hybrid := host/lib/vsock/hybrid.c
-$(FUZZ_OUT)/fuzz-vhost-user $(FUZZ_OUT)/fuzz-vsock-tx $(FUZZ_OUT)/fuzz-vsock-hybrid: CPPFLAGS += -Ihost/lib/vsock
+$(FUZZ_OUT)/fuzz-vhost-user $(FUZZ_OUT)/fuzz-vsock-tx $(FUZZ_OUT)/fuzz-vsock-flows \
+	$(FUZZ_OUT)/fuzz-vsock-hybrid: CPPFLAGS += -Ihost/lib/vsock

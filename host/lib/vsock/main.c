@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -162,6 +163,19 @@ static int serve(struct vsockd *d, int sigfd)
 	}
 }
 
+/* A soft limit of 1024 would cap flows below the default 1023 plus our own fds. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			/* vsockd_new then caps the flow count to fit. */
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct husk_error err = {};
@@ -172,6 +186,7 @@ int main(int argc, char **argv)
 
 	if (parse_options(argc, argv, &o) < 0)
 		return 2;
+	raise_fd_limit();
 	sigfd = signal_fd();
 	if (sigfd < 0) {
 		fprintf(stderr, "husk-vsockd: signalfd: %s\n", strerror(-sigfd));

@@ -5,12 +5,14 @@
  * instance.  Rings are walked here; what a packet means is vsock-conn.c's
  * business.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +27,9 @@
 #define DEFAULT_REQUEST_MS	2000
 #define DEFAULT_LINE_MS		5000
 #define MAX_EVENTS		64
+/* fds that are not flows: epoll, listeners, vhost-user, ring eventfds, a
+ * memory table's fds in flight, one transient socket, and some slack. */
+#define FD_RESERVE		64
 
 /* INFO lines per window before the rest are counted instead of written. */
 #define LOG_BURST		50
@@ -461,6 +466,42 @@ static void apply_defaults(struct vsockd_config *cfg)
 		cfg->line_timeout_ms = DEFAULT_LINE_MS;
 }
 
+static unsigned open_fd_count(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	unsigned n = 0;
+
+	if (!dir)
+		return 0;
+	while (readdir(dir))
+		n++;
+	closedir(dir);
+	return n;
+}
+
+/*
+ * Each flow holds one fd.  A guest that holds every flow it may open must
+ * still leave room for the fds QEMU sends (SET_MEM_TABLE, ring eventfds):
+ * at EMFILE those arrive truncated and the vhost-user link is lost.
+ */
+static void cap_conns_by_fd_limit(struct vsockd *d)
+{
+	struct rlimit rl;
+	uint64_t used, budget;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	used = (uint64_t)open_fd_count() + FD_RESERVE;
+	budget = rl.rlim_cur > used ? rl.rlim_cur - used : 1;
+	if (budget >= d->cfg.max_conns)
+		return;
+	vsockd_log(d, VSOCKD_LOG_INFO,
+		   "RLIMIT_NOFILE %llu allows %llu connections, not %u",
+		   (unsigned long long)rl.rlim_cur, (unsigned long long)budget,
+		   d->cfg.max_conns);
+	d->cfg.max_conns = (unsigned)budget;
+}
+
 static bool cid_reserved(uint64_t cid)
 {
 	return cid <= VSOCK_HOST_CID || cid >= UINT32_MAX;
@@ -482,6 +523,7 @@ int vsockd_new(const struct vsockd_config *cfg, struct vsockd **out,
 		return husk_error_set(err, ENOMEM, "vsockd: out of memory");
 	d->cfg = *cfg;
 	apply_defaults(&d->cfg);
+	cap_conns_by_fd_limit(d);
 	d->epfd = d->vu_listen_fd = d->vu_fd = d->uds_listen_fd = -1;
 	list_init(&d->conns);
 	list_init(&d->graveyard);
