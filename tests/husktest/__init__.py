@@ -43,3 +43,14 @@ def require_built(*parts, target="all"):
     path = build_path(*parts)
     require(os.path.exists(path), f"{path} is missing (run 'make {target}')")
     return path
+
+
+def require_host_feature(condition, why):
+    """Skip, also under CI, when the host kernel lacks a feature.
+
+    Only for what no install step can provide (e.g. a cgroup2 controller
+    that this host binds to cgroup v1); every such case must also run in
+    the VM tier, and `why` says where.
+    """
+    if not condition:
+        pytest.skip(f"host lacks a kernel feature: {why}")

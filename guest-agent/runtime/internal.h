@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Runtime internals shared by runtime.c (the objects, parent side),
+ * child.c (what a new container process does before execve) and
+ * process.c (stdio).
+ */
+#ifndef HUSK_AGENT_RUNTIME_INTERNAL_H
+#define HUSK_AGENT_RUNTIME_INTERNAL_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "runtime.h"
+#include "spec.h"
+
+/* Waits for a child still being set up (create, start, exec). */
+#define RUNTIME_SETUP_TIMEOUT_MS 30000
+
+struct runtime {
+	char *cgroup_root;
+	runtime_exit_cb on_exit;
+	void *userdata;
+	struct runtime_container *containers;
+};
+
+struct runtime_container {
+	char id[RUNTIME_ID_MAX + 1];
+	char sandbox_id[RUNTIME_ID_MAX + 1];
+	enum runtime_state state;
+	struct container_config *cfg;
+	char *cgroup;			/* leaf directory */
+	char *memory_events;		/* <cgroup>/memory.events, or NULL */
+	int ns_fds[NS_COUNT];		/* the init's namespaces, for exec */
+	int sync_fd;			/* to the init until it execs, else -1 */
+	struct runtime_process *processes;	/* init first */
+	struct runtime_container *next;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Parent <-> child sync messages (SOCK_SEQPACKET, one struct per message)   */
+
+enum sync_type {
+	SYNC_READY = 1,		/* child: set up, waiting for SYNC_GO */
+	SYNC_ERROR,		/* child: a step failed (errno, text) */
+	SYNC_PID,		/* exec intermediate: the process's pid */
+	SYNC_GO,		/* parent: execve now */
+	SYNC_MAPPED,		/* parent: id maps written, go on */
+	SYNC_PTY,		/* child: pty master attached (SCM_RIGHTS) */
+};
+
+struct sync_msg {
+	int32_t type;
+	int32_t value;		/* errno for SYNC_ERROR, pid for SYNC_PID */
+	char text[480];
+};
+
+/* ------------------------------------------------------------------------ */
+/* What a child needs, computed before clone so the child never allocates.   */
+
+struct child_plan {
+	int sync_fd;
+	int stdio[3];			/* child-side pipe ends; unused with a terminal */
+	const struct process_config *proc;
+	uint64_t cap_mask;		/* capabilities this kernel knows */
+
+	/* init process only (NULL for an exec'd one) */
+	const struct container_config *cfg;
+	const char *cgroup;		/* the container's leaf, for cgroup mounts */
+	bool wait_mapped;		/* user namespace: wait for SYNC_MAPPED */
+	bool unshare_cgroupns;
+	/* namespaces to setns() into, -1 none: the spec's paths for an
+	 * init process, all of the container's for an exec'd one */
+	int join_fds[NS_COUNT];
+};
+
+/* child.c: never return; report failures on plan->sync_fd, _exit(127). */
+__attribute__((noreturn)) void child_run_init(struct child_plan *plan);
+__attribute__((noreturn)) void child_run_exec(struct child_plan *plan);
+
+/* process.c */
+struct process_stdio_pair {
+	struct runtime_stdio agent;	/* the agent's ends */
+	int child[3];			/* the child's stdin/stdout/stderr */
+};
+
+/* Pipes for a process without a terminal; all -1 for a terminal one,
+ * whose pty the child opens inside the container (see SYNC_PTY). */
+int process_stdio_open(const struct process_config *pc,
+		       struct process_stdio_pair *p, struct husk_error *err);
+/* Take a pty master received from the child as the process's stdio. */
+int process_adopt_pty(struct runtime_process *proc, int master,
+		      struct husk_error *err);
+void process_stdio_close_child(struct process_stdio_pair *p);
+void process_stdio_close_agent(struct runtime_stdio *s);
+
+struct runtime_process *process_new(struct runtime_container *ctr,
+				    const char *exec_id);
+void process_free(struct runtime_process *proc);
+
+/* Record a wait status; returns the exit code (128+signal when killed). */
+int process_exit_code(int wait_status);
+
+#endif

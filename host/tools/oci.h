@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * husk's runc-compatible command line (docs/oci-runtime.md): global flags,
+ * the error log containerd reads, the monitor's control protocol and the
+ * pieces the verbs share.
+ */
+#ifndef HUSK_TOOL_OCI_H
+#define HUSK_TOOL_OCI_H
+
+#include <stdbool.h>
+#include <poll.h>
+#include <sys/types.h>
+
+#include "husk-common/error.h"
+#include "husk/husk.h"
+#include "oci-state.h"
+
+#define OCI_DEFAULT_ROOT "/run/husk"
+
+struct oci_globals {
+	const char *root;
+	const char *log_path;
+	bool log_json;
+	bool debug;
+	bool no_stderr;		/* a monitor: stderr is the container's */
+};
+
+extern struct oci_globals oci_globals;
+
+/*
+ * Strip runc's global flags from the front of argv (--root, --log,
+ * --log-format, --debug, --systemd-cgroup, --rootless, --criu).  Returns how
+ * many arguments were consumed, or -EINVAL after printing why.
+ */
+int oci_parse_globals(int argc, char **argv);
+
+/* An error as runc reports it: stderr and, with --log, a log line. */
+void oci_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void oci_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void oci_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The verbs (one file each). */
+int cmd_oci_create(int argc, char **argv);
+int cmd_oci_start(int argc, char **argv);
+int cmd_oci_state(int argc, char **argv);
+int cmd_oci_kill(int argc, char **argv);
+int cmd_oci_delete(int argc, char **argv);
+int cmd_oci_exec(int argc, char **argv);
+int cmd_oci_run(int argc, char **argv);
+int cmd_oci_list(int argc, char **argv);
+int cmd_oci_ps(int argc, char **argv);
+int cmd_oci_spec(int argc, char **argv);
+int cmd_oci_features(int argc, char **argv);
+
+/* ---- shared by create and run ------------------------------------------ */
+
+struct oci_create_opts {
+	const char *id;
+	const char *bundle;
+	const char *pid_file;
+	const char *console_socket;
+	bool detach;
+};
+
+/* Parse create's (and run's) flags; the bundle is made absolute. */
+int oci_parse_create(int argc, char **argv, struct oci_create_opts *o, const char *usage);
+
+/*
+ * Create the container: state dir, monitor, sandbox, hooks.  *monitor is
+ * the init monitor's pid (our child).  0 or -errno after oci_error().
+ */
+int oci_create(const struct oci_create_opts *o, pid_t *monitor);
+
+/* Start a created container (start and run); runs the poststart hooks. */
+int oci_start(const char *id);
+
+/* Remove a container (delete and run): monitor, VM, poststop hooks, state. */
+int oci_delete(const char *id, bool force);
+
+/* ---- the monitor's control socket --------------------------------------- */
+
+#define OCI_CTL_SOCKET "ctl"
+#define OCI_CTL_MSG_MAX 65536
+
+/*
+ * Requests are one SOCK_SEQPACKET message each: "start", "kill SIG ALL",
+ * "delete", "ps", or "exec\0KEY=VALUE\0..." (see oci-exec.c).  Replies:
+ * "ok [TEXT]" or "err ERRNO MESSAGE"; an exec reply carries the process's
+ * stdio fds, and its connection later gets "exit STATUS".  An exec
+ * connection sends "signal N" and "resize ROWS COLS".
+ */
+/* The monitor listens on <dir>/ctl; commands connect to <root>/<id>/ctl. */
+int oci_ctl_listen(int dir_fd);
+int oci_ctl_connect(const char *root, const char *id);
+int oci_ctl_send(int fd, const void *msg, size_t len, const int *fds, size_t n_fds);
+/* Receive one message (NUL-terminated in buf) and up to max_fds fds. */
+ssize_t oci_ctl_recv(int fd, char *buf, size_t size, int *fds, size_t max_fds,
+		     size_t *n_fds);
+/* Send a request, wait for its reply; returns 0 or -errno after oci_error(). */
+int oci_ctl_call(const char *id, const char *request, char *reply, size_t size);
+
+/* ---- monitors ------------------------------------------------------------ */
+
+/*
+ * The stdio a monitor holds: the fds husk was started with, or the slave
+ * of a pty whose master went to --console-socket.
+ */
+struct oci_stdio {
+	int in, out, err;
+	bool tty;
+};
+
+/*
+ * Make a pty, send its master to the unix socket at path (as runc does,
+ * SCM_RIGHTS with the pty's name), make the slave raw and return it.
+ */
+int oci_console_setup(const char *socket_path, int *slave_fd);
+
+/*
+ * The init monitor: forked by create, owns the sandbox and the container.
+ * Reports readiness (or the error) on ready_fd, then serves.  Never returns.
+ */
+void __attribute__((noreturn)) oci_monitor_main(const char *id, const char *bundle,
+						int dir_fd, struct oci_stdio *io,
+						int ready_fd);
+
+/* Relays between a monitor's stdio and a process's stdio fds. */
+struct oci_relay {
+	int from[3];		/* our stdin, process stdout, process stderr */
+	int to[3];		/* process stdin, our stdout, our stderr */
+	bool broken[3];
+};
+
+void oci_relay_init(struct oci_relay *r, const struct oci_stdio *io,
+		    const struct husk_stdio *proc);
+/* Fill pfd[0..2] for poll. */
+void oci_relay_pollfds(const struct oci_relay *r, struct pollfd *pfd);
+/* Move what pfd[0..2] says is ready; closes streams at EOF. */
+void oci_relay_handle(struct oci_relay *r, const struct pollfd *pfd);
+/* True while the process's stdout/stderr still have data to carry. */
+bool oci_relay_output_open(const struct oci_relay *r);
+void oci_relay_close(struct oci_relay *r);
+
+/* Signals a monitor forwards (everything catchable but SIGCHLD/SIGPIPE). */
+int oci_monitor_signalfd(void);
+
+/* --pid-file: pid written atomically (temporary file, rename). */
+int oci_write_pid_file(const char *path, pid_t pid);
+
+/* Signal names (KILL, SIGKILL) and numbers. */
+int oci_parse_signal(const char *s);
+
+/* The guest image: $HUSK_KERNEL/$HUSK_INITRD, the build tree's, the installed. */
+int oci_guest_files(char *kernel, size_t ksize, char *initrd, size_t isize);
+
+#endif
