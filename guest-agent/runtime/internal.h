@@ -16,11 +16,22 @@
 /* Waits for a child still being set up (create, start, exec). */
 #define RUNTIME_SETUP_TIMEOUT_MS 30000
 
+/* Exits of pids that were nobody's yet, kept for an exec still learning its pid. */
+#define RUNTIME_UNCLAIMED_EXITS 32
+
+struct unclaimed_exit {
+	pid_t pid;
+	int status;
+};
+
 struct runtime {
 	char *cgroup_root;
 	runtime_exit_cb on_exit;
 	void *userdata;
-	struct runtime_container *containers;
+	struct runtime_container *containers;	/* also those being created */
+	struct runtime_op *ops;			/* pending operations */
+	struct unclaimed_exit unclaimed[RUNTIME_UNCLAIMED_EXITS];
+	unsigned int unclaimed_next;
 };
 
 struct runtime_container {
@@ -32,6 +43,9 @@ struct runtime_container {
 	char *memory_events;		/* <cgroup>/memory.events, or NULL */
 	int ns_fds[NS_COUNT];		/* the init's namespaces, for exec */
 	int sync_fd;			/* to the init until it execs, else -1 */
+	bool creating;			/* its create op is pending: not found */
+	bool killing;			/* a kill op is pending */
+	unsigned int n_ops;		/* pending start/exec ops on it */
 	struct runtime_process *processes;	/* init first */
 	struct runtime_container *next;
 };

@@ -13,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,7 +100,7 @@ struct runtime_container *runtime_container_find(struct runtime *rt,
 						 const char *id)
 {
 	for (struct runtime_container *c = rt->containers; c; c = c->next)
-		if (strcmp(c->id, id) == 0)
+		if (!c->creating && strcmp(c->id, id) == 0)
 			return c;
 	return NULL;
 }
@@ -132,7 +134,7 @@ struct runtime_process *runtime_process_find(struct runtime_container *ctr,
 					     const char *exec_id)
 {
 	for (struct runtime_process *p = ctr->processes; p; p = p->next)
-		if (!p->forgotten && strcmp(p->exec_id, exec_id) == 0)
+		if (!p->forgotten && !p->setting_up && strcmp(p->exec_id, exec_id) == 0)
 			return p;
 	return NULL;
 }
@@ -159,6 +161,9 @@ bool runtime_child_exited(struct runtime *rt, pid_t pid, int wait_status)
 				process_record_exit(rt, p, wait_status);
 				return true;
 			}
+	/* maybe an exec'd process whose op has not read its pid yet */
+	rt->unclaimed[rt->unclaimed_next] = (struct unclaimed_exit){ pid, wait_status };
+	rt->unclaimed_next = (rt->unclaimed_next + 1) % RUNTIME_UNCLAIMED_EXITS;
 	return false;
 }
 
@@ -183,13 +188,13 @@ void runtime_process_forget(struct runtime_process *proc)
 /* Talking to a child being set up                                           */
 
 /*
- * Receive one message; 1 = got one, 0 = EOF (the child exec'd or died).
- * A passed descriptor lands in *fd (else -1).
+ * Receive one message without waiting: 1 = got one, 0 = EOF (the child
+ * exec'd or died), -EAGAIN = nothing yet.  A passed descriptor lands in
+ * *fd (else -1).
  */
 static int sync_recv(int sock, struct sync_msg *msg, int *fd, const char *who,
 		     struct husk_error *err)
 {
-	struct pollfd pfd = { .fd = sock, .events = POLLIN };
 	struct iovec iov = { .iov_base = msg, .iov_len = sizeof(*msg) };
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -200,20 +205,13 @@ static int sync_recv(int sock, struct sync_msg *msg, int *fd, const char *who,
 		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
 	};
 	ssize_t n;
-	int r;
 
 	*fd = -1;
 	do {
-		r = poll(&pfd, 1, RUNTIME_SETUP_TIMEOUT_MS);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return husk_error_seterrno(err, errno, "%s: poll", who);
-	if (r == 0)
-		return husk_error_set(err, ETIMEDOUT, "%s: no answer from the process within %d ms",
-				      who, RUNTIME_SETUP_TIMEOUT_MS);
-	do {
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	} while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -EAGAIN;
 	if (n < 0)
 		return husk_error_seterrno(err, errno, "%s: recv", who);
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
@@ -257,13 +255,13 @@ static int unexpected(const struct sync_msg *msg, const char *who,
 }
 
 /*
- * Receive until a message of type `want` arrives (1), or until EOF when
- * want is 0 (the child exec'd: 0).  A pty master sent on the way becomes
- * proc's stdio.
+ * Consume what the child has sent so far: 1 once a message of type `want`
+ * arrived, 0 at EOF when want is 0 (the child exec'd), -EAGAIN when more
+ * is to come.  A pty master sent on the way becomes proc's stdio.
  */
-static int sync_wait_for(int sock, int want, struct runtime_process *proc,
-			 struct sync_msg *msg, const char *who,
-			 struct husk_error *err)
+static int sync_consume(int sock, int want, struct runtime_process *proc,
+			struct sync_msg *msg, const char *who,
+			struct husk_error *err)
 {
 	for (;;) {
 		int fd = -1;
@@ -378,47 +376,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * SIGKILL everything in the container and wait, bounded, for its cgroup to
- * empty (zombies do not count).  Then reap the container's processes the
- * loop has not reaped yet; with `notify`, their exits are reported so
- * pending waits get answered (not for a container create is discarding:
- * the caller never saw it).
- */
-static int container_kill_and_wait(struct runtime *rt, struct runtime_container *ctr,
-				   unsigned int timeout_s, bool notify,
-				   struct husk_error *err)
-{
-	int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
-	int r;
-
-	if (ctr->processes && ctr->processes->pid > 0 && !ctr->processes->exited)
-		(void)kill(ctr->processes->pid, SIGKILL);
-	while (!cgroup_is_empty(ctr->cgroup)) {
-		r = cgroup_signal_all(ctr->cgroup, SIGKILL, err);
-		if (r < 0)
-			return r;
-		if (now_ms() >= deadline)
-			return husk_error_set(err, ETIMEDOUT,
-					      "container %s: processes still alive after %u s",
-					      ctr->id, timeout_s);
-		(void)poll(NULL, 0, 5);
-	}
-	for (struct runtime_process *p = ctr->processes; p; p = p->next) {
-		int status;
-
-		if (p->pid <= 0 || p->exited)
-			continue;
-		if (waitpid(p->pid, &status, WNOHANG) != p->pid)
-			continue;
-		if (notify)
-			process_record_exit(rt, p, status);
-		else
-			p->exited = true;
-	}
-	return 0;
-}
-
 static void container_unlink(struct runtime *rt, struct runtime_container *ctr)
 {
 	for (struct runtime_container **pp = &rt->containers; *pp; pp = &(*pp)->next) {
@@ -429,15 +386,400 @@ static void container_unlink(struct runtime *rt, struct runtime_container *ctr)
 	}
 }
 
-/* Undo a create that failed half-way: no process, cgroup or object left. */
+/* Drop a container whose processes are gone: no cgroup or object left. */
 static void container_discard(struct runtime *rt, struct runtime_container *ctr)
 {
-	if (ctr->cgroup) {
-		(void)container_kill_and_wait(rt, ctr, REMOVE_DEFAULT_TIMEOUT_S,
-					      false, NULL);
+	if (ctr->cgroup)
 		(void)cgroup_remove(ctr->cgroup, NULL);
-	}
+	container_unlink(rt, ctr);
 	container_free(ctr);
+}
+
+static void process_unlink(struct runtime_container *ctr, struct runtime_process *proc)
+{
+	for (struct runtime_process **pp = &ctr->processes; *pp; pp = &(*pp)->next) {
+		if (*pp == proc) {
+			*pp = proc->next;
+			return;
+		}
+	}
+}
+
+/*
+ * Record the status of a process that left the cgroup but that the loop
+ * has not reaped: reap it here.  True once every process's status is known.
+ * With `notify` the exits are reported (pending waits get answered); not
+ * for a create being undone, which the caller never saw.
+ */
+static bool container_reap_exited(struct runtime *rt, struct runtime_container *ctr,
+				  bool notify)
+{
+	struct runtime_process *p, *next;
+	bool all = true;
+
+	for (p = ctr->processes; p; p = next) {
+		int status;
+		pid_t r;
+
+		next = p->next;		/* the exit callback may forget p */
+		if (p->pid <= 0 || p->exited)
+			continue;
+		r = waitpid(p->pid, &status, WNOHANG);
+		if (r == 0) {
+			all = false;
+			continue;
+		}
+		/* reaped by somebody else (ECHILD): it died of our SIGKILL */
+		if (r < 0)
+			status = SIGKILL;
+		if (notify) {
+			process_record_exit(rt, p, status);
+		} else {
+			p->exited = true;
+			p->exit_code = process_exit_code(status);
+		}
+	}
+	return all;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pending operations                                                        */
+
+enum op_kind {
+	OP_CREATE,
+	OP_START,
+	OP_EXEC,
+	OP_KILL,
+};
+
+enum op_step {
+	STEP_WAIT_READY,	/* create: until the init reports SYNC_READY */
+	STEP_WAIT_PID,		/* exec: until the intermediate names the pid */
+	STEP_WAIT_EXEC,		/* start, exec: until EOF, i.e. execve */
+	STEP_KILLING,		/* kill, or a failed create undoing itself */
+	STEP_DONE,
+};
+
+/*
+ * One create/start/exec/kill in progress.  Its epoll fd holds the sync
+ * socket and a timerfd (the setup deadline, or the kill's polling tick),
+ * so a caller's loop watches one fd and calls runtime_op_advance().
+ */
+struct runtime_op {
+	struct runtime *rt;
+	enum op_kind kind;
+	enum op_step step;
+	const char *who;		/* names the step in messages */
+	struct runtime_container *ctr;
+	struct runtime_process *proc;	/* create: the init; exec: the new one */
+	int epfd;
+	int sync_fd;
+	int timer_fd;
+	int64_t deadline_ms;		/* STEP_KILLING */
+	unsigned int timeout_s;
+	bool notify;			/* STEP_KILLING: report exits */
+	int result;
+	struct husk_error err;
+	struct runtime_op *next;
+};
+
+/* Polling period while waiting for a killed cgroup to empty. */
+#define KILL_TICK_MS 5
+
+static int op_arm_timer(struct runtime_op *op, int first_ms, int period_ms)
+{
+	struct itimerspec its = {
+		.it_value = { first_ms / 1000, (long)(first_ms % 1000) * 1000000 },
+		.it_interval = { period_ms / 1000, (long)(period_ms % 1000) * 1000000 },
+	};
+
+	if (timerfd_settime(op->timer_fd, 0, &its, NULL) < 0)
+		return husk_error_seterrno(&op->err, errno, "%s: timerfd_settime", op->who);
+	return 0;
+}
+
+/* Did the timer fire since the last look?  Also clears it. */
+static bool op_timer_fired(struct runtime_op *op)
+{
+	uint64_t ticks = 0;
+
+	return read(op->timer_fd, &ticks, sizeof(ticks)) == sizeof(ticks) && ticks > 0;
+}
+
+static int op_watch(struct runtime_op *op, int fd, struct husk_error *err)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (epoll_ctl(op->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return husk_error_seterrno(err, errno, "%s: epoll_ctl", op->who);
+	return 0;
+}
+
+/* A new op watching sync_fd (owned by the op from here, also on failure). */
+static int op_new(struct runtime *rt, enum op_kind kind, const char *who,
+		  struct runtime_container *ctr, int sync_fd,
+		  struct runtime_op **out, struct husk_error *err)
+{
+	struct runtime_op *op = calloc(1, sizeof(*op));
+	int r;
+
+	if (!op) {
+		safe_close(sync_fd);
+		return husk_error_set(err, ENOMEM, "%s: out of memory", who);
+	}
+	op->rt = rt;
+	op->kind = kind;
+	op->who = who;
+	op->ctr = ctr;
+	op->sync_fd = sync_fd;
+	op->epfd = epoll_create1(EPOLL_CLOEXEC);
+	op->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (op->epfd < 0 || op->timer_fd < 0) {
+		r = husk_error_seterrno(err, errno, "%s: epoll/timerfd", who);
+		goto fail;
+	}
+	r = op_watch(op, op->timer_fd, err);
+	if (r == 0 && sync_fd >= 0)
+		r = op_watch(op, sync_fd, err);
+	if (r < 0)
+		goto fail;
+	op->next = rt->ops;
+	rt->ops = op;
+	*out = op;
+	return 0;
+fail:
+	safe_close(op->epfd);
+	safe_close(op->timer_fd);
+	safe_close(op->sync_fd);
+	free(op);
+	return r;
+}
+
+static void op_release(struct runtime_op *op)
+{
+	for (struct runtime_op **pp = &op->rt->ops; *pp; pp = &(*pp)->next) {
+		if (*pp == op) {
+			*pp = op->next;
+			break;
+		}
+	}
+	safe_close(op->epfd);
+	safe_close(op->timer_fd);
+	safe_close(op->sync_fd);
+	free(op);
+}
+
+/* Wait for a child still being set up, bounded by RUNTIME_SETUP_TIMEOUT_MS. */
+static int op_wait_setup(struct runtime_op *op, enum op_step step)
+{
+	op->step = step;
+	return op_arm_timer(op, RUNTIME_SETUP_TIMEOUT_MS, 0);
+}
+
+/* SIGKILL what runs in the container; the op ends once its cgroup is empty. */
+static int op_start_killing(struct runtime_op *op, unsigned int timeout_s, bool notify)
+{
+	struct runtime_container *ctr = op->ctr;
+	struct runtime_process *init = ctr->processes;
+
+	op->sync_fd = safe_close(op->sync_fd);	/* leaves the epoll set too */
+	op->step = STEP_KILLING;
+	op->timeout_s = timeout_s;
+	op->deadline_ms = now_ms() + (int64_t)timeout_s * 1000;
+	op->notify = notify;
+	if (init && init->pid > 0 && !init->exited)
+		(void)kill(init->pid, SIGKILL);
+	return op_arm_timer(op, 1, KILL_TICK_MS);
+}
+
+/* 0 once the cgroup is empty and every status known, -EAGAIN until then. */
+static int op_kill_step(struct runtime_op *op, struct husk_error *err)
+{
+	struct runtime_container *ctr = op->ctr;
+	int r;
+
+	(void)op_timer_fired(op);
+	if (cgroup_is_empty(ctr->cgroup) && container_reap_exited(op->rt, ctr, op->notify))
+		return 0;
+	r = cgroup_signal_all(ctr->cgroup, SIGKILL, err);
+	if (r < 0)
+		return r;
+	if (now_ms() >= op->deadline_ms)
+		return husk_error_set(err, ETIMEDOUT,
+				      "container %s: processes still alive after %u s",
+				      ctr->id, op->timeout_s);
+	return -EAGAIN;
+}
+
+static void op_finish(struct runtime_op *op, int r)
+{
+	struct runtime_container *ctr = op->ctr;
+	struct runtime_process *proc = op->proc;
+
+	op->step = STEP_DONE;
+	op->result = r;
+	op->sync_fd = safe_close(op->sync_fd);
+	(void)op_arm_timer(op, 0, 0);
+	switch (op->kind) {
+	case OP_CREATE:
+		if (r < 0) {
+			container_discard(op->rt, ctr);
+			op->ctr = NULL;
+			op->proc = NULL;
+			return;
+		}
+		ctr->creating = false;
+		return;
+	case OP_START:
+		ctr->n_ops--;
+		if (r == 0) {
+			proc->started = true;
+			if (!proc->exited)
+				ctr->state = RUNTIME_RUNNING;
+		}
+		break;
+	case OP_EXEC:
+		ctr->n_ops--;
+		if (r == 0) {
+			proc->setting_up = false;
+			proc->started = true;
+			break;
+		}
+		/* a process that got as far as a pid dies with its error */
+		if (proc->pid > 0 && !proc->exited)
+			(void)kill(proc->pid, SIGKILL);
+		process_unlink(ctr, proc);
+		process_free(proc);
+		op->proc = NULL;
+		break;
+	case OP_KILL:
+		ctr->killing = false;
+		return;
+	}
+	if (r < 0)
+		husk_error_prefix(&op->err, "container %s: ", ctr->id);
+}
+
+/*
+ * A step failed with r (op->err says why).  A create first kills what it
+ * made and reports r once the cgroup is empty; the others end now.
+ */
+static void op_fail(struct runtime_op *op, int r)
+{
+	if (op->kind != OP_CREATE) {
+		op_finish(op, r);
+		return;
+	}
+	if (op->step == STEP_KILLING)
+		return;		/* already undoing: the first error stands */
+	husk_error_prefix(&op->err, "container %s: ", op->ctr->id);
+	op->result = r;
+	if (op_start_killing(op, REMOVE_DEFAULT_TIMEOUT_S, false) < 0)
+		op_finish(op, r);	/* cannot even tick: no timer, give up waiting */
+}
+
+static int create_ready(struct runtime_op *op);
+static void exec_learn_pid(struct runtime_op *op, pid_t pid);
+
+static void op_step(struct runtime_op *op)
+{
+	struct sync_msg msg;
+	int r;
+
+	switch (op->step) {
+	case STEP_WAIT_READY:
+		r = sync_consume(op->sync_fd, SYNC_READY, op->proc, &msg, op->who, &op->err);
+		if (r > 0)
+			r = create_ready(op);
+		break;
+	case STEP_WAIT_PID:
+		r = sync_consume(op->sync_fd, SYNC_PID, op->proc, &msg, op->who, &op->err);
+		if (r > 0) {
+			exec_learn_pid(op, msg.value);
+			op->step = STEP_WAIT_EXEC;
+			op_step(op);
+			return;
+		}
+		break;
+	case STEP_WAIT_EXEC:
+		r = sync_consume(op->sync_fd, 0, op->proc, &msg, op->who, &op->err);
+		break;
+	case STEP_KILLING:
+		/* a create being undone keeps its first error */
+		r = op_kill_step(op, op->kind == OP_CREATE ? NULL : &op->err);
+		if (r != -EAGAIN && op->kind == OP_CREATE) {
+			op_finish(op, op->result);
+			return;
+		}
+		if (r == -EAGAIN)
+			return;
+		break;
+	default:
+		return;
+	}
+	if (r == -EAGAIN) {
+		if (!op_timer_fired(op))
+			return;
+		r = husk_error_set(&op->err, ETIMEDOUT,
+				   "%s: no answer from the process within %d ms",
+				   op->who, RUNTIME_SETUP_TIMEOUT_MS);
+	}
+	if (r < 0)
+		op_fail(op, r);
+	else
+		op_finish(op, 0);
+}
+
+int runtime_op_fd(const struct runtime_op *op)
+{
+	return op->epfd;
+}
+
+int runtime_op_advance(struct runtime_op *op, struct husk_error *err)
+{
+	if (op->step != STEP_DONE)
+		op_step(op);
+	if (op->step != STEP_DONE)
+		return -EINPROGRESS;
+	if (op->result < 0 && err)
+		*err = op->err;
+	return op->result;
+}
+
+struct runtime_container *runtime_op_container(const struct runtime_op *op)
+{
+	return op->result == 0 ? op->ctr : NULL;
+}
+
+struct runtime_process *runtime_op_process(const struct runtime_op *op)
+{
+	return op->result == 0 ? op->proc : NULL;
+}
+
+/* Drive op to its end on this thread: the blocking form of every call. */
+static int op_wait(struct runtime_op *op, struct husk_error *err)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = op->epfd, .events = POLLIN };
+		int r = runtime_op_advance(op, err);
+
+		if (r != -EINPROGRESS)
+			return r;
+		/* the timerfd bounds every wait; EINTR just goes round again */
+		(void)poll(&pfd, 1, -1);
+	}
+}
+
+void runtime_op_free(struct runtime_op *op)
+{
+	if (!op)
+		return;
+	if (op->step != STEP_DONE) {
+		op_fail(op, husk_error_set(&op->err, ECANCELED, "%s: cancelled", op->who));
+		/* only a create undoing itself is left: bounded by its timeout */
+		(void)op_wait(op, NULL);
+	}
+	op_release(op);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -506,15 +848,20 @@ static int map_user_ns(const struct container_config *cfg, pid_t pid, int sync_f
 	return r;
 }
 
+
+/*
+ * Clone the init process into the container's cgroup and namespaces; *sync
+ * is the agent's end of its sync socket.  On failure after the clone,
+ * init->pid is set: the caller kills what was made.
+ */
 static int spawn_init(struct runtime_container *ctr, struct runtime_process *init,
-		      uint64_t cap_mask, struct husk_error *err)
+		      int *sync, struct husk_error *err)
 {
 	const struct container_config *cfg = ctr->cfg;
 	struct process_stdio_pair sp;
 	struct child_plan plan = { 0 };
 	_cleanup_close_ int cgroup_fd = -1;
 	int sv[2] = { -1, -1 };
-	struct sync_msg msg;
 	pid_t pid;
 	int r;
 
@@ -537,7 +884,7 @@ static int spawn_init(struct runtime_container *ctr, struct runtime_process *ini
 	plan.sync_fd = sv[1];
 	memcpy(plan.stdio, sp.child, sizeof(plan.stdio));
 	plan.proc = cfg->process;
-	plan.cap_mask = cap_mask;
+	plan.cap_mask = capability_mask();
 	plan.cfg = cfg;
 	plan.cgroup = ctr->cgroup;
 	plan.wait_mapped = cfg->ns[NS_USER].enabled;
@@ -564,11 +911,7 @@ static int spawn_init(struct runtime_container *ctr, struct runtime_process *ini
 		if (r < 0)
 			goto out_sync;
 	}
-	r = sync_wait_for(sv[0], SYNC_READY, init, &msg, "container setup", err);
-	if (r < 0)
-		goto out_sync;
-	ctr->sync_fd = TAKE_FD(sv[0]);
-	r = open_container_ns(ctr, pid, err);
+	*sync = TAKE_FD(sv[0]);
 	goto out_stdio;
 
 out_sync:
@@ -595,14 +938,56 @@ static int container_init_memory_events(struct runtime_container *ctr,
 	return 0;
 }
 
-int runtime_container_create(struct runtime *rt, const char *sandbox_id,
-			     const char *id, const char *exec_id,
-			     struct container_config *cfg,
-			     struct runtime_container **out,
-			     struct husk_error *err)
+/* The init reported SYNC_READY: keep its sync socket and namespaces. */
+static int create_ready(struct runtime_op *op)
+{
+	struct runtime_container *ctr = op->ctr;
+
+	ctr->sync_fd = TAKE_FD(op->sync_fd);
+	if (ctr->processes->exited)
+		ctr->state = RUNTIME_STOPPED;
+	return open_container_ns(ctr, ctr->processes->pid, &op->err);
+}
+
+/* Any create: the container's id is taken, also while it is being made. */
+static struct runtime_container *container_lookup(struct runtime *rt, const char *id)
+{
+	for (struct runtime_container *c = rt->containers; c; c = c->next)
+		if (strcmp(c->id, id) == 0)
+			return c;
+	return NULL;
+}
+
+/* cgroup, limits and the init process: the create steps up to its wait. */
+static int create_setup(struct runtime *rt, struct runtime_op *op)
+{
+	struct runtime_container *ctr = op->ctr;
+	int sync = -1;
+	int r;
+
+	r = cgroup_create(rt->cgroup_root, ctr->sandbox_id, ctr->id, &ctr->cgroup, &op->err);
+	if (r == 0)
+		r = cgroup_apply_resources(ctr->cgroup, &ctr->cfg->resources, &op->err);
+	if (r == 0)
+		r = container_init_memory_events(ctr, &op->err);
+	if (r == 0)
+		r = spawn_init(ctr, op->proc, &sync, &op->err);
+	if (r < 0)
+		return r;
+	op->sync_fd = sync;
+	r = op_watch(op, sync, &op->err);
+	if (r == 0)
+		r = op_wait_setup(op, STEP_WAIT_READY);
+	return r;
+}
+
+int runtime_container_create_begin(struct runtime *rt, const char *sandbox_id,
+				   const char *id, const char *exec_id,
+				   struct container_config *cfg,
+				   struct runtime_op **out, struct husk_error *err)
 {
 	struct runtime_container *ctr;
-	struct runtime_process *init;
+	struct runtime_op *op;
 	int r;
 
 	if (runtime_id_validate(sandbox_id, "sandbox_id", err) < 0 ||
@@ -611,7 +996,7 @@ int runtime_container_create(struct runtime *rt, const char *sandbox_id,
 		container_config_free(cfg);
 		return -EINVAL;
 	}
-	if (runtime_container_find(rt, id)) {
+	if (container_lookup(rt, id)) {
 		container_config_free(cfg);
 		return husk_error_set(err, EEXIST, "container %s already exists", id);
 	}
@@ -620,72 +1005,107 @@ int runtime_container_create(struct runtime *rt, const char *sandbox_id,
 		container_config_free(cfg);
 		return husk_error_set(err, ENOMEM, "container %s: out of memory", id);
 	}
-	init = process_new(ctr, exec_id);
-	if (!init) {
-		r = husk_error_set(err, ENOMEM, "container %s: out of memory", id);
-		goto fail;
-	}
-	ctr->processes = init;
-
-	r = cgroup_create(rt->cgroup_root, sandbox_id, id, &ctr->cgroup, err);
-	if (r < 0)
-		goto fail;
-	r = cgroup_apply_resources(ctr->cgroup, &cfg->resources, err);
-	if (r < 0)
-		goto fail;
-	r = container_init_memory_events(ctr, err);
-	if (r < 0)
-		goto fail;
-	r = spawn_init(ctr, init, capability_mask(), err);
-	if (r < 0)
-		goto fail;
-
-	ctr->state = RUNTIME_CREATED;
+	ctr->creating = true;
 	ctr->next = rt->containers;
 	rt->containers = ctr;
-	*out = ctr;
-	return 0;
-fail:
-	if (err)
+	ctr->processes = process_new(ctr, exec_id);
+	r = ctr->processes ? op_new(rt, OP_CREATE, "container setup", ctr, -1, &op, err)
+			   : husk_error_set(err, ENOMEM, "out of memory");
+	if (r < 0) {
 		husk_error_prefix(err, "container %s: ", id);
-	container_discard(rt, ctr);
+		container_discard(rt, ctr);
+		return r;
+	}
+	op->proc = ctr->processes;
+	r = create_setup(rt, op);
+	if (r < 0 && op->proc->pid <= 0) {
+		/* nothing runs yet: undo at once */
+		husk_error_prefix(&op->err, "container %s: ", id);
+		if (err)
+			*err = op->err;
+		op_finish(op, r);
+		op_release(op);
+		return r;
+	}
+	if (r < 0)
+		op_fail(op, r);	/* reported by runtime_op_advance() once undone */
+	*out = op;
+	return 0;
+}
+
+int runtime_container_create(struct runtime *rt, const char *sandbox_id,
+			     const char *id, const char *exec_id,
+			     struct container_config *cfg,
+			     struct runtime_container **out,
+			     struct husk_error *err)
+{
+	struct runtime_op *op;
+	int r;
+
+	r = runtime_container_create_begin(rt, sandbox_id, id, exec_id, cfg, &op, err);
+	if (r < 0)
+		return r;
+	r = op_wait(op, err);
+	if (r == 0)
+		*out = runtime_op_container(op);
+	runtime_op_free(op);
 	return r;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Start, exec                                                               */
 
-int runtime_container_start(struct runtime *rt, struct runtime_container *ctr,
-			    struct husk_error *err)
+int runtime_container_start_begin(struct runtime *rt, struct runtime_container *ctr,
+				  struct runtime_op **out, struct husk_error *err)
 {
-	struct runtime_process *init = ctr->processes;
-	struct sync_msg msg;
+	struct runtime_op *op;
 	int r;
 
 	if (ctr->state != RUNTIME_CREATED || ctr->sync_fd < 0)
 		return husk_error_set(err, EINVAL, "container %s: not in the created state",
 				      ctr->id);
 	r = sync_send(ctr->sync_fd, SYNC_GO, "start", err);
-	/* until EOF: the socket closes on execve */
 	if (r == 0)
-		r = sync_wait_for(ctr->sync_fd, 0, init, &msg, "start", err);
-	ctr->sync_fd = safe_close(ctr->sync_fd);
-	if (r < 0)
+		r = op_new(rt, OP_START, "start", ctr, TAKE_FD(ctr->sync_fd), &op, err);
+	if (r < 0) {
+		ctr->sync_fd = safe_close(ctr->sync_fd);
 		return container_error(err, ctr, r);
-	init->started = true;
-	if (!init->exited)
-		ctr->state = RUNTIME_RUNNING;
+	}
+	op->proc = ctr->processes;
+	ctr->n_ops++;
+	/* until EOF: the socket closes on execve */
+	r = op_wait_setup(op, STEP_WAIT_EXEC);
+	if (r < 0)
+		op_fail(op, r);
+	*out = op;
 	return 0;
 }
 
+int runtime_container_start(struct runtime *rt, struct runtime_container *ctr,
+			    struct husk_error *err)
+{
+	struct runtime_op *op;
+	int r;
+
+	r = runtime_container_start_begin(rt, ctr, &op, err);
+	if (r < 0)
+		return r;
+	r = op_wait(op, err);
+	runtime_op_free(op);
+	return r;
+}
+
+/*
+ * Clone an exec'd process (through an intermediate that joins the
+ * container's namespaces); *sync is the agent's end of its sync socket.
+ */
 static int spawn_exec(struct runtime_container *ctr, struct runtime_process *proc,
-		      const struct process_config *pc, struct husk_error *err)
+		      const struct process_config *pc, int *sync, struct husk_error *err)
 {
 	struct process_stdio_pair sp;
 	struct child_plan plan = { 0 };
 	_cleanup_close_ int cgroup_fd = -1;
 	int sv[2] = { -1, -1 };
-	struct sync_msg msg;
 	pid_t pid;
 	int r;
 
@@ -719,16 +1139,7 @@ static int spawn_exec(struct runtime_container *ctr, struct runtime_process *pro
 	proc->terminal = pc->terminal;
 	proc->stdio = sp.agent;
 	sp.agent = (struct runtime_stdio){ -1, -1, -1, -1 };
-	/* first the intermediate names the process, then the process itself
-	 * reports a failure or closes the socket by exec'ing */
-	r = sync_wait_for(sv[0], SYNC_PID, proc, &msg, "exec", err);
-	if (r < 0)
-		goto out;
-	proc->pid = msg.value;
-	r = sync_wait_for(sv[0], 0, proc, &msg, "exec", err);
-	if (r < 0)
-		goto out;
-	proc->started = true;
+	*sync = TAKE_FD(sv[0]);
 out:
 	safe_close(sv[0]);
 	safe_close(sv[1]);
@@ -737,46 +1148,109 @@ out:
 	return r;
 }
 
-int runtime_exec(struct runtime *rt, struct runtime_container *ctr,
-		 const char *exec_id, struct process_config *pc,
-		 struct runtime_process **out, struct husk_error *err)
+/*
+ * The intermediate named the process.  If the loop already reaped that pid
+ * (the process may exec and exit before this op reads the message), its
+ * status waits among the unclaimed exits.
+ */
+static void exec_learn_pid(struct runtime_op *op, pid_t pid)
+{
+	struct runtime *rt = op->rt;
+
+	op->proc->pid = pid;
+	for (unsigned int i = 0; i < RUNTIME_UNCLAIMED_EXITS; i++) {
+		struct unclaimed_exit *u = &rt->unclaimed[i];
+
+		if (u->pid == pid && pid > 0) {
+			op->proc->exited = true;
+			op->proc->exit_code = process_exit_code(u->status);
+			u->pid = 0;
+			return;
+		}
+	}
+}
+
+static struct runtime_process *process_lookup(struct runtime_container *ctr,
+					      const char *exec_id)
+{
+	for (struct runtime_process *p = ctr->processes; p; p = p->next)
+		if (!p->forgotten && strcmp(p->exec_id, exec_id) == 0)
+			return p;
+	return NULL;
+}
+
+static int exec_check(struct runtime_container *ctr, const char *exec_id,
+		      struct husk_error *err)
+{
+	if (runtime_id_validate(exec_id, "exec_id", err) < 0)
+		return -EINVAL;
+	if (ctr->killing)
+		return husk_error_set(err, EBUSY, "container %s: being removed", ctr->id);
+	if (ctr->state != RUNTIME_RUNNING)
+		return husk_error_set(err, EINVAL, "container %s: not running", ctr->id);
+	if (process_lookup(ctr, exec_id))
+		return husk_error_set(err, EEXIST, "container %s: exec id %s is taken",
+				      ctr->id, exec_id);
+	return 0;
+}
+
+int runtime_exec_begin(struct runtime *rt, struct runtime_container *ctr,
+		       const char *exec_id, struct process_config *pc,
+		       struct runtime_op **out, struct husk_error *err)
 {
 	struct runtime_process *proc, **tail;
+	struct runtime_op *op;
+	int sync = -1;
 	int r;
 
-	if (runtime_id_validate(exec_id, "exec_id", err) < 0) {
-		r = -EINVAL;
+	r = exec_check(ctr, exec_id, err);
+	if (r < 0)
 		goto out;
-	}
-	if (ctr->state != RUNTIME_RUNNING) {
-		r = husk_error_set(err, EINVAL, "container %s: not running", ctr->id);
-		goto out;
-	}
-	if (runtime_process_find(ctr, exec_id)) {
-		r = husk_error_set(err, EEXIST, "container %s: exec id %s is taken",
-				   ctr->id, exec_id);
-		goto out;
-	}
 	proc = process_new(ctr, exec_id);
 	if (!proc) {
 		r = husk_error_set(err, ENOMEM, "container %s: out of memory", ctr->id);
 		goto out;
 	}
-	r = spawn_exec(ctr, proc, pc, err);
+	r = spawn_exec(ctr, proc, pc, &sync, err);
+	if (r == 0)
+		r = op_new(rt, OP_EXEC, "exec", ctr, sync, &op, err);
 	if (r < 0) {
-		/* a process that got as far as a pid dies with its error */
-		if (proc->pid > 0)
-			(void)kill(proc->pid, SIGKILL);
 		process_free(proc);
 		container_error(err, ctr, r);
 		goto out;
 	}
+	/* listed (not found) from now on, so its exit is recorded */
+	proc->setting_up = true;
 	for (tail = &ctr->processes; *tail; tail = &(*tail)->next)
 		;
 	*tail = proc;
-	*out = proc;
+	op->proc = proc;
+	ctr->n_ops++;
+	/* first the intermediate names the process, then the process itself
+	 * reports a failure or closes the socket by exec'ing */
+	r = op_wait_setup(op, STEP_WAIT_PID);
+	if (r < 0)
+		op_fail(op, r);
+	*out = op;
 out:
 	process_config_free(pc);
+	return r < 0 ? r : 0;
+}
+
+int runtime_exec(struct runtime *rt, struct runtime_container *ctr,
+		 const char *exec_id, struct process_config *pc,
+		 struct runtime_process **out, struct husk_error *err)
+{
+	struct runtime_op *op;
+	int r;
+
+	r = runtime_exec_begin(rt, ctr, exec_id, pc, &op, err);
+	if (r < 0)
+		return r;
+	r = op_wait(op, err);
+	if (r == 0)
+		*out = runtime_op_process(op);
+	runtime_op_free(op);
 	return r;
 }
 
@@ -866,18 +1340,46 @@ int runtime_container_oom_kills(struct runtime_container *ctr, uint64_t *count,
 }
 
 /* ------------------------------------------------------------------------ */
+/* ------------------------------------------------------------------------ */
 /* Remove                                                                    */
+
+int runtime_container_kill_begin(struct runtime *rt, struct runtime_container *ctr,
+				 unsigned int timeout_sec, struct runtime_op **out,
+				 struct husk_error *err)
+{
+	struct runtime_op *op;
+	int r;
+
+	if (ctr->killing)
+		return husk_error_set(err, EBUSY, "container %s: removal in progress", ctr->id);
+	if (ctr->n_ops)
+		return husk_error_set(err, EBUSY, "container %s: a start or exec is in progress",
+				      ctr->id);
+	r = op_new(rt, OP_KILL, "remove", ctr, -1, &op, err);
+	if (r < 0)
+		return container_error(err, ctr, r);
+	/* a frozen task only dies once thawed */
+	if (ctr->state == RUNTIME_PAUSED)
+		(void)cgroup_freeze(ctr->cgroup, false, NULL);
+	ctr->killing = true;
+	r = op_start_killing(op, timeout_sec ? timeout_sec : REMOVE_DEFAULT_TIMEOUT_S, true);
+	if (r < 0)
+		op_fail(op, r);
+	*out = op;
+	return 0;
+}
 
 int runtime_container_remove(struct runtime *rt, struct runtime_container *ctr,
 			     unsigned int timeout_sec, struct husk_error *err)
 {
+	struct runtime_op *op;
 	int r;
 
-	if (ctr->state == RUNTIME_PAUSED)
-		(void)cgroup_freeze(ctr->cgroup, false, NULL);
-	r = container_kill_and_wait(rt, ctr, timeout_sec ? timeout_sec
-							 : REMOVE_DEFAULT_TIMEOUT_S,
-				    true, err);
+	r = runtime_container_kill_begin(rt, ctr, timeout_sec, &op, err);
+	if (r < 0)
+		return r;
+	r = op_wait(op, err);
+	runtime_op_free(op);
 	if (r == 0)
 		r = cgroup_remove(ctr->cgroup, err);
 	if (r < 0)
@@ -891,6 +1393,9 @@ void runtime_free(struct runtime *rt)
 {
 	if (!rt)
 		return;
+	/* their owners should have freed them; cancel what is left */
+	while (rt->ops)
+		runtime_op_free(rt->ops);
 	while (rt->containers) {
 		struct runtime_container *ctr = rt->containers;
 
