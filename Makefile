@@ -28,7 +28,7 @@ include mk/install.mk
 # Keep intermediate objects (test .o files made by pattern rules).
 .SECONDARY:
 
-.PHONY: all deps check run image kmod kernel bench clean
+.PHONY: all deps check run run-prereqs image kmod kernel bench clean
 
 all: $(ALL_TARGETS)
 
@@ -41,8 +41,12 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-tiers
 
-run: $(RUN_PREREQS)
+# `run`, like `check`, installs deps first and then builds in a recursion.
+run: deps
+	@$(MAKE) --no-print-directory run-prereqs
 	@mk/run.sh
+
+run-prereqs: $(RUN_PREREQS)
 
 image: $(IMAGE_TARGETS)
 	@$(if $(strip $(IMAGE_TARGETS)),:,echo "make image: no guest image pieces are defined yet" >&2; exit 1)

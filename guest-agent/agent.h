@@ -20,6 +20,7 @@ struct agent_conn;
 struct agent_process;
 struct agent_oom;
 struct log_reader;
+struct stdio_channel;
 
 struct agent_sandbox {
 	bool created;
@@ -41,6 +42,7 @@ struct agent {
 	int log_listen_fd;
 	struct loop_source *log_listen_src;
 	struct log_reader *log_readers;
+	struct stdio_channel *stdio;		/* port 1027 listener and forwarders */
 
 	struct agent_conn *conns;		/* open ttRPC connections */
 	struct agent_process *procs;		/* processes the server tracks */

@@ -2,6 +2,8 @@
 AGENT_SRCS := $(addprefix guest-agent/,main.c config.c log.c init.c loop.c listen.c \
 	signals.c server.c logstream.c process.c oom.c rpc.c rpc-container.c rpc-process.c \
 	rpc-sandbox.c rpc-network.c netlink.c rpc-copyfile.c)
+AGENT_SRCS += guest-agent/storage.c
+AGENT_SRCS += guest-agent/stdio-channel.c guest-agent/stdio-handshake.c guest-agent/relay.c
 AGENT_OBJS := $(call objs-of,$(AGENT_SRCS))
 AGENT_BIN  := $(BINDIR_OUT)/husk-agent
 
@@ -10,6 +12,8 @@ LIBNL_LIBS   = $(call pkgcfg,--libs --static,libnl-route-3.0)
 
 $(AGENT_OBJS): CPPFLAGS += -Iguest-agent $(PROTOBUF_C_CFLAGS)
 $(call objs-of,guest-agent/netlink.c): CPPFLAGS += $(LIBNL_CFLAGS)
+# The stdio channel speaks vsockfwd.ko's UAPI.
+$(call objs-of,guest-agent/stdio-channel.c): CPPFLAGS += -Ikmod-vsockfwd/include/uapi
 
 $(AGENT_BIN): $(AGENT_OBJS) $(RUNTIME_OBJS) $(COMMON_LIB) $(PROTO_LIB)
 	@mkdir -p $(@D)
@@ -26,3 +30,8 @@ else
 ALL_TARGETS += $(AGENT_OBJS)
 endif
 INSTALL_MANS += docs/man/husk-agent.8
+
+# The stdio channel's handshake line, the edge of port 1027.
+FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-stdio-handshake
+FUZZ_SRCS_fuzz-stdio-handshake = guest-agent/stdio-handshake.c common/error.c
+$(FUZZ_OUT)/fuzz-stdio-handshake: FUZZ_CFLAGS += -Iguest-agent -Icommon/include

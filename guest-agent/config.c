@@ -15,6 +15,8 @@ void agent_config_defaults(struct agent_config *cfg, bool pid1)
 	cfg->listen.vsock_port = AGENT_DEFAULT_VSOCK_PORT;
 	cfg->log_listen.kind = AGENT_LISTEN_VSOCK;
 	cfg->log_listen.vsock_port = AGENT_DEFAULT_LOG_PORT;
+	cfg->stdio_listen.kind = AGENT_LISTEN_VSOCK;
+	cfg->stdio_listen.vsock_port = AGENT_DEFAULT_STDIO_PORT;
 	snprintf(cfg->cgroup_root, sizeof(cfg->cgroup_root), "%s", AGENT_DEFAULT_CGROUP_ROOT);
 	snprintf(cfg->copy_root, sizeof(cfg->copy_root), "%s", AGENT_DEFAULT_COPY_ROOT);
 	cfg->log_level = LOG_INFO;
@@ -33,6 +35,20 @@ static int parse_port(const char *s, unsigned int *port, const char *what,
 	if (errno || end == s || *end || v == 0 || v > 0xffffffffUL - 1)
 		return husk_error_set(err, EINVAL, "%s: invalid vsock port '%s'", what, s);
 	*port = (unsigned int)v;
+	return 0;
+}
+
+/* "kernel" (vsockfwd.ko when present) or "user" (the agent's relay). */
+static int parse_stdio_mode(struct agent_config *cfg, const char *val, const char *what,
+			    struct husk_error *err)
+{
+	if (val && strcmp(val, "kernel") == 0)
+		cfg->stdio_kernel = true;
+	else if (val && strcmp(val, "user") == 0)
+		cfg->stdio_kernel = false;
+	else
+		return husk_error_set(err, EINVAL, "%s: expected kernel or user, got '%s'", what,
+				      val ? val : "");
 	return 0;
 }
 
@@ -58,17 +74,8 @@ static int cmdline_word(struct agent_config *cfg, const char *key, const char *v
 		cfg->log_level = level;
 		return 0;
 	}
-	if (strcmp(key, "husk.stdio") == 0) {
-		if (val && strcmp(val, "kernel") == 0)
-			cfg->stdio_kernel = true;
-		else if (val && strcmp(val, "user") == 0)
-			cfg->stdio_kernel = false;
-		else
-			return husk_error_set(err, EINVAL,
-					      "husk.stdio: expected kernel or user, got '%s'",
-					      val ? val : "");
-		return 0;
-	}
+	if (strcmp(key, "husk.stdio") == 0)
+		return parse_stdio_mode(cfg, val, "husk.stdio", err);
 	return 0;
 }
 
@@ -147,6 +154,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: husk-agent [--listen unix:PATH|vsock:PORT] [--cgroup-root PATH]\n"
 		"                  [--log-listen unix:PATH|vsock:PORT|none]\n"
+		"                  [--stdio-listen unix:PATH|vsock:PORT|none] [--stdio kernel|user]\n"
 		"                  [--copy-root DIR] [--log-level error|warn|info|debug]\n"
 		"                  [--log-target kmsg|stderr]\n"
 		"As PID 1 it reads husk.port=, husk.log=, husk.debug and husk.stdio=\n"
@@ -159,6 +167,8 @@ int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "log-listen", required_argument, NULL, 'g' },
+		{ "stdio-listen", required_argument, NULL, 's' },
+		{ "stdio", required_argument, NULL, 'S' },
 		{ "cgroup-root", required_argument, NULL, 'c' },
 		{ "copy-root", required_argument, NULL, 'C' },
 		{ "log-level", required_argument, NULL, 'L' },
@@ -167,7 +177,7 @@ int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
 		{ "version", no_argument, NULL, 'V' },
 		{}
 	};
-	bool log_listen_given = false;
+	bool log_listen_given = false, stdio_listen_given = false;
 	int c, r;
 
 	optind = 1;
@@ -184,6 +194,18 @@ int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
 			if (r < 0)
 				return r;
 			log_listen_given = true;
+			break;
+		case 's':
+			r = agent_config_parse_endpoint(&cfg->stdio_listen, optarg, true,
+							"--stdio-listen", err);
+			if (r < 0)
+				return r;
+			stdio_listen_given = true;
+			break;
+		case 'S':
+			r = parse_stdio_mode(cfg, optarg, "--stdio", err);
+			if (r < 0)
+				return r;
 			break;
 		case 'c':
 			r = parse_abs_path(cfg->cgroup_root, sizeof(cfg->cgroup_root), optarg,
@@ -229,5 +251,7 @@ int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,
 	/* A host test on a unix socket gets no vsock log stream unless it asks. */
 	if (!log_listen_given && cfg->listen.kind == AGENT_LISTEN_UNIX)
 		cfg->log_listen.kind = AGENT_LISTEN_NONE;
+	if (!stdio_listen_given && cfg->listen.kind == AGENT_LISTEN_UNIX)
+		cfg->stdio_listen.kind = AGENT_LISTEN_NONE;
 	return 0;
 }

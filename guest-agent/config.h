@@ -15,6 +15,7 @@
 
 #define AGENT_DEFAULT_VSOCK_PORT 1024
 #define AGENT_DEFAULT_LOG_PORT 1025
+#define AGENT_DEFAULT_STDIO_PORT 1027
 /* The runtime makes husk/<sandbox>/<container> below this cgroup2 directory. */
 #define AGENT_DEFAULT_CGROUP_ROOT "/sys/fs/cgroup"
 /* CopyFile writes only below this directory (Kata confines it to /run/kata-containers). */
@@ -36,6 +37,7 @@ struct agent_endpoint {
 struct agent_config {
 	struct agent_endpoint listen;		/* ttRPC */
 	struct agent_endpoint log_listen;	/* log stream readers */
+	struct agent_endpoint stdio_listen;	/* stdio channel connections */
 	char cgroup_root[PATH_MAX];
 	char copy_root[PATH_MAX];
 	int log_level;			/* syslog level */
@@ -58,8 +60,8 @@ int agent_config_parse_endpoint(struct agent_endpoint *ep, const char *spec, boo
 const char *agent_endpoint_text(const struct agent_endpoint *ep, char *buf, size_t size);
 
 /*
- * Parse argv (--listen, --log-listen, --cgroup-root, --copy-root, --log-level,
- * --log-target, --help, --version).
+ * Parse argv (--listen, --log-listen, --stdio-listen, --stdio, --cgroup-root,
+ * --copy-root, --log-level, --log-target, --help, --version).
  * Returns 1 when the caller should exit 0 (help/version printed to out).
  */
 int agent_config_parse_args(struct agent_config *cfg, int argc, char **argv,

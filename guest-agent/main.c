@@ -20,6 +20,7 @@
 #include "logstream.h"
 #include "oom.h"
 #include "process.h"
+#include "stdio-channel.h"
 
 /* Time the last replies (DestroySandbox's) get to reach the host. */
 #define SHUTDOWN_FLUSH_MS 2000
@@ -83,6 +84,9 @@ static int agent_start(struct agent *agent, struct husk_error *err)
 		log_warn("log stream: %s", err->msg);
 		husk_error_clear(err);
 	}
+	r = agent_stdio_start(agent, err);
+	if (r < 0)
+		return r;
 	return agent_server_start(agent, err);
 }
 
@@ -91,6 +95,8 @@ static void agent_stop(struct agent *agent)
 	if (agent->srv)
 		agent_server_flush(agent, SHUTDOWN_FLUSH_MS);
 	agent_process_untrack_all(agent);
+	if (agent->loop)
+		agent_stdio_stop(agent);
 	agent_oom_stop(agent);
 	if (agent->loop)
 		agent_logstream_stop(agent);

@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <husk-common/cleanup.h>
@@ -11,9 +13,16 @@
 #include "agent.pb-c.h"
 #include "log.h"
 #include "process.h"
+#include "stdio-channel.h"
+#include "stdio-handshake.h"
 
 /* One ReadStdout cannot answer more than this (well under the 4 MiB frame). */
 #define READ_MAX (1u << 20)
+/*
+ * How long after the exit a forwarded output stream may hold WaitProcess
+ * back: a descendant that keeps the pipe open must not hide the exit.
+ */
+#define FORWARD_GRACE_MS 2000
 
 /* A call parked on a stream or a process. */
 struct parked {
@@ -30,6 +39,9 @@ struct agent_stream {
 	bool borrowed;			/* stdin: the runtime owns and closes the fd */
 	bool eof;
 	bool touched;			/* a client has read or written it */
+	bool handed_off;		/* the stdio channel forwards it */
+	bool forward_done;		/* ... and its forwarder reached the end */
+	struct stdio_forward *fwd;	/* that forwarder while it runs */
 	struct loop_source *src;	/* watched while calls are parked */
 	struct parked *parked, **tail;
 };
@@ -40,6 +52,10 @@ struct agent_process {
 	struct runtime_container *ctr;
 	struct agent_stream streams[3];	/* indexed by enum runtime_stream */
 	struct parked *waits;
+	struct timespec exited_at;	/* CLOCK_MONOTONIC */
+	int grace_fd;			/* timerfd: FORWARD_GRACE_MS after exit */
+	struct loop_source *grace_src;
+	bool grace_over;
 	struct agent_process *next;
 };
 
@@ -259,6 +275,9 @@ static bool stream_drained(const struct agent_stream *s)
  */
 static bool stream_settled(const struct agent_stream *s)
 {
+	/* A forwarded stream: its forwarder's end, bounded by the grace time. */
+	if (s->handed_off)
+		return s->forward_done || s->ap->grace_over;
 	if (s->fd < 0 || s->eof || !s->touched)
 		return true;
 	return !s->parked && stream_drained(s);
@@ -299,6 +318,7 @@ int agent_process_track(struct agent *agent, struct runtime_process *proc,
 	ap->agent = agent;
 	ap->proc = proc;
 	ap->ctr = proc->container;
+	ap->grace_fd = -1;
 	for (int i = 0; i < 3; i++) {
 		struct agent_stream *s = &ap->streams[i];
 
@@ -332,8 +352,13 @@ static void process_unlink(struct agent_process *ap)
 /* Stop tracking: answer parked stream calls, close our fds, free ap. */
 static void process_release(struct agent_process *ap)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
+		/* A forwarder outlives the process: a descendant may still write. */
+		stdio_forward_detach(ap->streams[i].fwd);
 		stream_release(&ap->streams[i]);
+	}
+	loop_remove(ap->agent->loop, ap->grace_src);
+	safe_close(ap->grace_fd);
 	ap->proc->user = NULL;
 	process_unlink(ap);
 	free(ap);
@@ -359,6 +384,45 @@ static int process_answer_waits(struct agent_process *ap)
 	return delivered;
 }
 
+static void on_grace_over(struct agent_loop *loop, struct loop_source *src, uint32_t events,
+			  void *data)
+{
+	struct agent_process *ap = data;
+
+	log_warn("exec %s: output still open %d ms after the exit (a descendant holds it); "
+		 "reporting the exit", ap->proc->exec_id, FORWARD_GRACE_MS);
+	loop_remove(loop, ap->grace_src);
+	ap->grace_src = NULL;
+	ap->grace_over = true;
+	process_try_finish(ap);
+}
+
+/* Arm the grace timer once, FORWARD_GRACE_MS after the exit. */
+static void process_arm_grace(struct agent_process *ap)
+{
+	struct itimerspec its = { .it_value = ap->exited_at };
+	struct husk_error err = {};
+
+	if (ap->grace_fd >= 0 || ap->grace_over)
+		return;
+	its.it_value.tv_sec += FORWARD_GRACE_MS / 1000;
+	its.it_value.tv_nsec += (FORWARD_GRACE_MS % 1000) * 1000000L;
+	if (its.it_value.tv_nsec >= 1000000000L) {
+		its.it_value.tv_sec++;
+		its.it_value.tv_nsec -= 1000000000L;
+	}
+	ap->grace_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (ap->grace_fd < 0 ||
+	    timerfd_settime(ap->grace_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0 ||
+	    loop_add(ap->agent->loop, ap->grace_fd, EPOLLIN, on_grace_over, ap, &ap->grace_src,
+		     &err) < 0) {
+		/* Without a timer the exit must not wait for the descendant at all. */
+		log_warn("exec %s: grace timer: %s", ap->proc->exec_id,
+			 err.msg[0] ? err.msg : strerror(errno));
+		ap->grace_over = true;
+	}
+}
+
 static void process_try_finish(struct agent_process *ap)
 {
 	struct runtime_process *proc = ap->proc;
@@ -371,7 +435,10 @@ static void process_try_finish(struct agent_process *ap)
 
 		if (!stream_settled(s)) {
 			settled = false;
-			stream_watch_hangup(s);
+			if (s->handed_off)
+				process_arm_grace(ap);
+			else
+				stream_watch_hangup(s);
 		}
 	}
 	if (!settled)
@@ -390,8 +457,10 @@ void agent_process_on_exit(void *userdata, struct runtime_container *ctr,
 
 	log_debug("container %s exec %s: pid %d exited with %d", runtime_container_id(ctr),
 		  proc->exec_id, proc->pid, proc->exit_code);
-	if (ap)
-		process_try_finish(ap);
+	if (!ap)
+		return;
+	(void)clock_gettime(CLOCK_MONOTONIC, &ap->exited_at);
+	process_try_finish(ap);
 }
 
 void agent_process_wait(struct agent_process *ap, struct husk_ttrpc_call *call)
@@ -424,6 +493,42 @@ void agent_process_write(struct agent_process *ap, const uint8_t *data, size_t l
 			 struct husk_ttrpc_call *call)
 {
 	stream_submit(&ap->streams[RUNTIME_STDIN], call, len, data);
+}
+
+int agent_process_hand_off(struct agent_process *ap, enum runtime_stream which,
+			   struct stdio_forward *fwd, struct husk_error *err)
+{
+	struct agent_stream *s = &ap->streams[which];
+	const char *name = stdio_stream_name(which);
+	int fd;
+
+	if (s->handed_off || s->touched)
+		return husk_error_set(err, EBUSY, "exec %s: %s already attached%s",
+				      ap->proc->exec_id, name,
+				      s->touched ? " (read or written over RPC)" : "");
+	if (which == RUNTIME_STDIN) {
+		stream_release(s);
+		fd = runtime_process_take_fd(ap->proc, RUNTIME_STDIN);
+	} else {
+		stream_stop_watch(s);
+		fd = s->fd;
+		s->fd = -1;
+	}
+	if (fd < 0)
+		return husk_error_set(err, ENODEV, "exec %s: no %s (closed, or a terminal's stderr)",
+				      ap->proc->exec_id, name);
+	s->handed_off = true;
+	s->fwd = fwd;
+	return fd;
+}
+
+void agent_process_forward_done(struct agent_process *ap, enum runtime_stream which)
+{
+	struct agent_stream *s = &ap->streams[which];
+
+	s->forward_done = true;
+	s->fwd = NULL;
+	process_try_finish(ap);
 }
 
 void agent_process_close_stdin(struct agent_process *ap)

@@ -39,6 +39,22 @@ void agent_process_read(struct agent_process *ap, enum runtime_stream which, siz
 void agent_process_write(struct agent_process *ap, const uint8_t *data, size_t len,
 			 struct husk_ttrpc_call *call);
 
+struct stdio_forward;
+
+/*
+ * The stdio channel takes stream `which` for forwarder fwd: returns the
+ * fd (now the caller's), -EBUSY when already attached or used over RPC,
+ * -ENODEV when the process has no such stream.  From then on ReadStdout
+ * and WriteStdin on it fail, and WaitProcess waits for
+ * agent_process_forward_done() on an output stream, at most
+ * FORWARD_GRACE_MS (2 s) after the exit.
+ */
+int agent_process_hand_off(struct agent_process *ap, enum runtime_stream which,
+			   struct stdio_forward *fwd, struct husk_error *err);
+
+/* The forwarder of a handed-off stream ended. */
+void agent_process_forward_done(struct agent_process *ap, enum runtime_stream which);
+
 /* CloseStdin. */
 void agent_process_close_stdin(struct agent_process *ap);
 

@@ -14,6 +14,7 @@
 #include "oom.h"
 #include "process.h"
 #include "rpc.h"
+#include "storage.h"
 
 /* RemoveContainer's default bound when the request says 0, as the runtime's. */
 #define REMOVE_DEFAULT_TIMEOUT_SEC 10
@@ -24,9 +25,7 @@ static bool create_check_unsupported(struct husk_ttrpc_call *call,
 {
 	const char *field = NULL;
 
-	if (req->n_storages)
-		field = "storages";
-	else if (req->n_devices)
+	if (req->n_devices)
 		field = "devices";
 	else if (req->n_shared_mounts)
 		field = "shared_mounts";
@@ -71,8 +70,15 @@ RPC_HANDLER(create_container)
 		husk_ttrpc_call_reply_status(call, HUSK_TTRPC_INVALID_ARGUMENT, "OCI: missing spec");
 		return;
 	}
+	/* The rootfs share is mounted first: the spec's root.path points into it. */
+	r = storage_mount_all(req->container_id, req->storages, req->n_storages, &err);
+	if (r < 0) {
+		rpc_reply_error(call, r, &err);
+		return;
+	}
 	r = runtime_spec_parse(req->oci, req->container_id, &cfg, &err);
 	if (r < 0) {
+		storage_unmount_container(req->container_id);
 		husk_ttrpc_call_reply_status(call, HUSK_TTRPC_INVALID_ARGUMENT, "%s", err.msg);
 		return;
 	}
@@ -80,12 +86,14 @@ RPC_HANDLER(create_container)
 				     req->exec_id, cfg, &ctr, &err);
 	if (r < 0) {
 		log_warn("CreateContainer %s: %s", req->container_id, err.msg);
+		storage_unmount_container(req->container_id);
 		rpc_reply_error(call, r, &err);
 		return;
 	}
 	r = agent_process_track(agent, runtime_container_init(ctr), &err);
 	if (r < 0) {
 		runtime_container_remove(agent->rt, ctr, 0, NULL);
+		storage_unmount_container(req->container_id);
 		rpc_reply_error(call, r, &err);
 		return;
 	}
@@ -164,6 +172,7 @@ RPC_HANDLER(remove_container)
 		rpc_reply_error(call, r, &err);
 		return;
 	}
+	storage_unmount_container(req->container_id);
 	log_info("container %s removed", req->container_id);
 	rpc_reply_ok(call);
 }

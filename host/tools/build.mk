@@ -1,0 +1,23 @@
+# The husk command line: thin over libhusk, linked against libhusk.so.0.
+HUSK_TOOL_SRCS := host/tools/husk.c host/tools/vm-cmd.c
+HUSK_TOOL_SRCS += host/tools/run.c host/tools/run-io.c
+HUSK_TOOL_OBJS := $(call objs-of,$(HUSK_TOOL_SRCS))
+# husk run's default guest image when not run from a build tree.
+$(call objs-of,host/tools/run.c): CPPFLAGS += -DHUSK_GUEST_DIR='"$(DATADIR)/husk/guest"'
+HUSK_TOOL      := $(BINDIR_OUT)/husk
+
+$(HUSK_TOOL): $(HUSK_TOOL_OBJS) $(LIBHUSK_SO)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(PIE_LDFLAGS) -o $@ $(HUSK_TOOL_OBJS) \
+		-L$(LIBDIR_OUT) -l:libhusk.so.0 -Wl,-rpath,'$$ORIGIN/../lib'
+
+ALL_TARGETS += $(HUSK_TOOL)
+INSTALL_BINS += $(HUSK_TOOL)
+
+# The demo bundle (busybox-static rootfs + config.json): `make run` and the
+# husk run e2e tests use it (mk/demo.sh).
+DEMO_BUNDLE := $(BUILD)/demo
+$(DEMO_BUNDLE)/.stamp: mk/demo.sh
+	mk/demo.sh bundle $(DEMO_BUNDLE)
+RUN_PREREQS += all $(IMAGE_TARGETS) $(DEMO_BUNDLE)/.stamp
+E2E_TEST_PREREQS += $(IMAGE_TARGETS) $(DEMO_BUNDLE)/.stamp
