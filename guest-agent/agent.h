@@ -20,6 +20,7 @@ struct agent_conn;
 struct agent_process;
 struct agent_oom;
 struct log_reader;
+struct pending_entry;
 struct stdio_channel;
 
 struct agent_sandbox {
@@ -46,6 +47,7 @@ struct agent {
 
 	struct agent_conn *conns;		/* open ttRPC connections */
 	struct agent_process *procs;		/* processes the server tracks */
+	struct pending_entry *pending;		/* runtime ops in flight (pending.c) */
 	struct agent_oom *oom;			/* memory.events watcher */
 	struct agent_sandbox sandbox;
 

@@ -105,6 +105,14 @@ struct runtime_container *runtime_container_find(struct runtime *rt,
 	return NULL;
 }
 
+bool runtime_container_id_taken(struct runtime *rt, const char *id)
+{
+	for (struct runtime_container *c = rt->containers; c; c = c->next)
+		if (strcmp(c->id, id) == 0)
+			return true;
+	return false;
+}
+
 const char *runtime_container_id(const struct runtime_container *ctr)
 {
 	return ctr->id;
@@ -949,14 +957,6 @@ static int create_ready(struct runtime_op *op)
 	return open_container_ns(ctr, ctr->processes->pid, &op->err);
 }
 
-/* Any create: the container's id is taken, also while it is being made. */
-static struct runtime_container *container_lookup(struct runtime *rt, const char *id)
-{
-	for (struct runtime_container *c = rt->containers; c; c = c->next)
-		if (strcmp(c->id, id) == 0)
-			return c;
-	return NULL;
-}
 
 /* cgroup, limits and the init process: the create steps up to its wait. */
 static int create_setup(struct runtime *rt, struct runtime_op *op)
@@ -996,7 +996,7 @@ int runtime_container_create_begin(struct runtime *rt, const char *sandbox_id,
 		container_config_free(cfg);
 		return -EINVAL;
 	}
-	if (container_lookup(rt, id)) {
+	if (runtime_container_id_taken(rt, id)) {
 		container_config_free(cfg);
 		return husk_error_set(err, EEXIST, "container %s already exists", id);
 	}

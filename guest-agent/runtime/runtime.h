@@ -190,6 +190,8 @@ enum runtime_state {
 
 struct runtime_container *runtime_container_find(struct runtime *rt,
 						 const char *id);
+/* The id is in use, also by a container whose create is still pending. */
+bool runtime_container_id_taken(struct runtime *rt, const char *id);
 const char *runtime_container_id(const struct runtime_container *ctr);
 enum runtime_state runtime_container_state(const struct runtime_container *ctr);
 struct runtime_process *runtime_container_init(struct runtime_container *ctr);
