@@ -563,6 +563,27 @@ fail:
 	return r;
 }
 
+/*
+ * The sync socket pair of a child about to be cloned: the op watches its
+ * end before the clone, so nothing can fail between clone and wait.
+ */
+static int op_sync_pair(struct runtime_op *op, int *child_sock, struct husk_error *err)
+{
+	int sv[2], r;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return husk_error_seterrno(err, errno, "sync socketpair");
+	r = op_watch(op, sv[0], err);
+	if (r < 0) {
+		safe_close(sv[0]);
+		safe_close(sv[1]);
+		return r;
+	}
+	op->sync_fd = sv[0];
+	*child_sock = sv[1];
+	return 0;
+}
+
 static void op_release(struct runtime_op *op)
 {
 	for (struct runtime_op **pp = &op->rt->ops; *pp; pp = &(*pp)->next) {
@@ -858,18 +879,18 @@ static int map_user_ns(const struct container_config *cfg, pid_t pid, int sync_f
 
 
 /*
- * Clone the init process into the container's cgroup and namespaces; *sync
- * is the agent's end of its sync socket.  On failure after the clone,
- * init->pid is set: the caller kills what was made.
+ * Clone the init process into the container's cgroup and namespaces.  It
+ * talks over child_sock (closed here, whatever happens); sync is the
+ * agent's end.  On failure after the clone, init->pid is set: the caller
+ * kills what was made.
  */
 static int spawn_init(struct runtime_container *ctr, struct runtime_process *init,
-		      int *sync, struct husk_error *err)
+		      int sync, int child_sock, struct husk_error *err)
 {
 	const struct container_config *cfg = ctr->cfg;
 	struct process_stdio_pair sp;
 	struct child_plan plan = { 0 };
 	_cleanup_close_ int cgroup_fd = -1;
-	int sv[2] = { -1, -1 };
 	pid_t pid;
 	int r;
 
@@ -884,12 +905,8 @@ static int spawn_init(struct runtime_container *ctr, struct runtime_process *ini
 	r = process_stdio_open(cfg->process, &sp, err);
 	if (r < 0)
 		goto out_join;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		r = husk_error_seterrno(err, errno, "sync socketpair");
-		goto out_stdio;
-	}
 
-	plan.sync_fd = sv[1];
+	plan.sync_fd = child_sock;
 	memcpy(plan.stdio, sp.child, sizeof(plan.stdio));
 	plan.proc = cfg->process;
 	plan.cap_mask = capability_mask();
@@ -900,35 +917,28 @@ static int spawn_init(struct runtime_container *ctr, struct runtime_process *ini
 
 	pid = clone_into_cgroup(init_clone_flags(cfg), cgroup_fd);
 	if (pid == 0) {
-		close(sv[0]);
+		close(sync);
 		child_run_init(&plan);
 	}
-	sv[1] = safe_close(sv[1]);
+	child_sock = safe_close(child_sock);
 	process_stdio_close_child(&sp);
 	if (pid < 0) {
 		r = husk_error_seterrno(err, errno, "clone3 into %s", ctr->cgroup);
-		goto out_sync;
+		goto out_stdio;
 	}
 	init->pid = pid;
 	init->terminal = cfg->process->terminal;
 	init->stdio = sp.agent;
 	sp.agent = (struct runtime_stdio){ -1, -1, -1, -1 };
+	if (plan.wait_mapped)
+		r = map_user_ns(cfg, pid, sync, err);
 
-	if (plan.wait_mapped) {
-		r = map_user_ns(cfg, pid, sv[0], err);
-		if (r < 0)
-			goto out_sync;
-	}
-	*sync = TAKE_FD(sv[0]);
-	goto out_stdio;
-
-out_sync:
-	safe_close(sv[0]);
 out_stdio:
 	process_stdio_close_child(&sp);
 	process_stdio_close_agent(&sp.agent);
 out_join:
 	close_fds(plan.join_fds, NS_COUNT);
+	safe_close(child_sock);
 	return r;
 }
 
@@ -962,7 +972,7 @@ static int create_ready(struct runtime_op *op)
 static int create_setup(struct runtime *rt, struct runtime_op *op)
 {
 	struct runtime_container *ctr = op->ctr;
-	int sync = -1;
+	int child_sock = -1;
 	int r;
 
 	r = cgroup_create(rt->cgroup_root, ctr->sandbox_id, ctr->id, &ctr->cgroup, &op->err);
@@ -971,11 +981,9 @@ static int create_setup(struct runtime *rt, struct runtime_op *op)
 	if (r == 0)
 		r = container_init_memory_events(ctr, &op->err);
 	if (r == 0)
-		r = spawn_init(ctr, op->proc, &sync, &op->err);
-	if (r < 0)
-		return r;
-	op->sync_fd = sync;
-	r = op_watch(op, sync, &op->err);
+		r = op_sync_pair(op, &child_sock, &op->err);
+	if (r == 0)
+		r = spawn_init(ctr, op->proc, op->sync_fd, child_sock, &op->err);
 	if (r == 0)
 		r = op_wait_setup(op, STEP_WAIT_READY);
 	return r;
@@ -1064,11 +1072,13 @@ int runtime_container_start_begin(struct runtime *rt, struct runtime_container *
 	if (ctr->state != RUNTIME_CREATED || ctr->sync_fd < 0)
 		return husk_error_set(err, EINVAL, "container %s: not in the created state",
 				      ctr->id);
-	r = sync_send(ctr->sync_fd, SYNC_GO, "start", err);
-	if (r == 0)
-		r = op_new(rt, OP_START, "start", ctr, TAKE_FD(ctr->sync_fd), &op, err);
+	/* the socket is the op's from here, also when it fails to start */
+	r = op_new(rt, OP_START, "start", ctr, TAKE_FD(ctr->sync_fd), &op, err);
+	if (r < 0)
+		return container_error(err, ctr, r);
+	r = sync_send(op->sync_fd, SYNC_GO, "start", err);
 	if (r < 0) {
-		ctr->sync_fd = safe_close(ctr->sync_fd);
+		op_release(op);
 		return container_error(err, ctr, r);
 	}
 	op->proc = ctr->processes;
@@ -1097,29 +1107,30 @@ int runtime_container_start(struct runtime *rt, struct runtime_container *ctr,
 
 /*
  * Clone an exec'd process (through an intermediate that joins the
- * container's namespaces); *sync is the agent's end of its sync socket.
+ * container's namespaces).  It talks over child_sock (closed here); sync
+ * is the agent's end.
  */
 static int spawn_exec(struct runtime_container *ctr, struct runtime_process *proc,
-		      const struct process_config *pc, int *sync, struct husk_error *err)
+		      const struct process_config *pc, int sync, int child_sock,
+		      struct husk_error *err)
 {
 	struct process_stdio_pair sp;
 	struct child_plan plan = { 0 };
 	_cleanup_close_ int cgroup_fd = -1;
-	int sv[2] = { -1, -1 };
 	pid_t pid;
 	int r;
 
 	cgroup_fd = open(ctr->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cgroup_fd < 0)
+	if (cgroup_fd < 0) {
+		safe_close(child_sock);
 		return husk_error_seterrno(err, errno, "open %s", ctr->cgroup);
-	r = process_stdio_open(pc, &sp, err);
-	if (r < 0)
-		return r;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		r = husk_error_seterrno(err, errno, "sync socketpair");
-		goto out;
 	}
-	plan.sync_fd = sv[1];
+	r = process_stdio_open(pc, &sp, err);
+	if (r < 0) {
+		safe_close(child_sock);
+		return r;
+	}
+	plan.sync_fd = child_sock;
 	memcpy(plan.stdio, sp.child, sizeof(plan.stdio));
 	plan.proc = pc;
 	plan.cap_mask = capability_mask();
@@ -1127,23 +1138,18 @@ static int spawn_exec(struct runtime_container *ctr, struct runtime_process *pro
 
 	pid = clone_into_cgroup(0, cgroup_fd);
 	if (pid == 0) {
-		close(sv[0]);
+		close(sync);
 		child_run_exec(&plan);
 	}
-	sv[1] = safe_close(sv[1]);
+	safe_close(child_sock);
 	process_stdio_close_child(&sp);
 	if (pid < 0) {
 		r = husk_error_seterrno(err, errno, "clone3 into %s", ctr->cgroup);
-		goto out;
+	} else {
+		proc->terminal = pc->terminal;
+		proc->stdio = sp.agent;
+		sp.agent = (struct runtime_stdio){ -1, -1, -1, -1 };
 	}
-	proc->terminal = pc->terminal;
-	proc->stdio = sp.agent;
-	sp.agent = (struct runtime_stdio){ -1, -1, -1, -1 };
-	*sync = TAKE_FD(sv[0]);
-out:
-	safe_close(sv[0]);
-	safe_close(sv[1]);
-	process_stdio_close_child(&sp);
 	process_stdio_close_agent(&sp.agent);
 	return r;
 }
@@ -1200,7 +1206,7 @@ int runtime_exec_begin(struct runtime *rt, struct runtime_container *ctr,
 {
 	struct runtime_process *proc, **tail;
 	struct runtime_op *op;
-	int sync = -1;
+	int child_sock = -1;
 	int r;
 
 	r = exec_check(ctr, exec_id, err);
@@ -1211,10 +1217,17 @@ int runtime_exec_begin(struct runtime *rt, struct runtime_container *ctr,
 		r = husk_error_set(err, ENOMEM, "container %s: out of memory", ctr->id);
 		goto out;
 	}
-	r = spawn_exec(ctr, proc, pc, &sync, err);
-	if (r == 0)
-		r = op_new(rt, OP_EXEC, "exec", ctr, sync, &op, err);
+	r = op_new(rt, OP_EXEC, "exec", ctr, -1, &op, err);
 	if (r < 0) {
+		process_free(proc);
+		container_error(err, ctr, r);
+		goto out;
+	}
+	r = op_sync_pair(op, &child_sock, err);
+	if (r == 0)
+		r = spawn_exec(ctr, proc, pc, op->sync_fd, child_sock, err);
+	if (r < 0) {
+		op_release(op);
 		process_free(proc);
 		container_error(err, ctr, r);
 		goto out;
