@@ -67,7 +67,7 @@ void agent_server_flush(struct agent *agent, int timeout_ms);
 /* signals.c: signalfd for SIGCHLD/SIGTERM/SIGINT/SIGPWR, reaping. */
 int agent_signals_start(struct agent *agent, struct husk_error *err);
 void agent_signals_stop(struct agent *agent);
-/* Reap every exited child now (also called outside SIGCHLD for bounded waits). */
+/* Reap every exited child now. */
 void agent_reap_children(struct agent *agent);
 /* Shutdown: reap until no child is left or timeout_ms passed. */
 void agent_reap_until_childless(int timeout_ms);

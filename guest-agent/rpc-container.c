@@ -49,7 +49,7 @@ static void create_done(struct agent_pending *p, int r, const struct husk_error 
 	if (r == 0) {
 		r = agent_process_track(agent, runtime_container_init(ctr), &terr);
 		err = &terr;
-		/* out of memory: the init never ran, so the kill is immediate */
+		/* out of memory: the init only waits for GO, it dies within ms */
 		if (r < 0)
 			(void)runtime_container_remove(agent->rt, ctr, 0, NULL);
 	}
