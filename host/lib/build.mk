@@ -34,14 +34,25 @@ $(LIBHUSK_A): $(LIBHUSK_OBJS) $(COMMON_OBJS)
 
 ALL_TARGETS += $(LIBHUSK_SO) $(LIBHUSK_A)
 
-UNIT_TESTS += $(UNIT_OUT)/test-json $(UNIT_OUT)/test-qmp $(UNIT_OUT)/test-vm-argv
+UNIT_TESTS += $(UNIT_OUT)/test-json $(UNIT_OUT)/test-qmp $(UNIT_OUT)/test-vm-argv \
+	$(UNIT_OUT)/test-vm-state
 UNIT_DEPS_test-json := $(LIBHUSK_A)
 UNIT_DEPS_test-qmp := $(LIBHUSK_A)
 UNIT_LIBS_test-qmp := $(LIBHUSK_LIBS)
 UNIT_DEPS_test-vm-argv := $(LIBHUSK_A)
 UNIT_LIBS_test-json := $(LIBHUSK_LIBS) -lm
 UNIT_LIBS_test-vm-argv := $(LIBHUSK_LIBS)
+UNIT_DEPS_test-vm-state := $(LIBHUSK_A)
+UNIT_LIBS_test-vm-state := $(LIBHUSK_LIBS)
 
 FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-json
 FUZZ_SRCS_fuzz-json := host/lib/json.c
 FUZZ_LIBS_fuzz-json := -lm
+
+.PHONY: install-libhusk
+install-libhusk: $(LIBHUSK_SO) $(LIBHUSK_A)
+	install -D -m 0755 $(LIBHUSK_SO) $(DESTDIR)$(LIBDIR)/libhusk.so.0
+	ln -sf libhusk.so.0 $(DESTDIR)$(LIBDIR)/libhusk.so
+	install -D -m 0644 $(LIBHUSK_A) $(DESTDIR)$(LIBDIR)/libhusk.a
+	install -D -m 0644 host/include/husk/husk.h $(DESTDIR)$(INCLUDEDIR)/husk/husk.h
+INSTALL_EXTRA += install-libhusk

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -258,4 +260,46 @@ int self_exe_dir(char *buf, size_t size)
 	if (slash)
 		*slash = '\0';
 	return 0;
+}
+
+static int unix_socket_for(const char *path, struct sockaddr_un *sa,
+			   struct husk_error *err)
+{
+	int fd;
+
+	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return husk_error_set(err, ENAMETOOLONG,
+				      "socket path %s is too long for AF_UNIX", path);
+	strcpy(sa->sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return husk_error_seterrno(err, errno, "socket for %s", path);
+	return fd;
+}
+
+int unix_listen(const char *path, int backlog, struct husk_error *err)
+{
+	struct sockaddr_un sa;
+	_cleanup_close_ int fd = unix_socket_for(path, &sa, err);
+
+	if (fd < 0)
+		return fd;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return husk_error_seterrno(err, errno, "bind %s", path);
+	if (listen(fd, backlog) < 0)
+		return husk_error_seterrno(err, errno, "listen %s", path);
+	return TAKE_FD(fd);
+}
+
+int unix_connect(const char *path, struct husk_error *err)
+{
+	struct sockaddr_un sa;
+	_cleanup_close_ int fd = unix_socket_for(path, &sa, err);
+
+	if (fd < 0)
+		return fd;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return husk_error_seterrno(err, errno, "connect %s", path);
+	return TAKE_FD(fd);
 }

@@ -41,6 +41,10 @@ int write_small_file(int dirfd, const char *path, const char *text);
  */
 int rm_rf_at(int parent_fd, const char *name);
 
+/* AF_UNIX stream sockets, O_CLOEXEC, with the path checked against sun_path. */
+int unix_listen(const char *path, int backlog, struct husk_error *err);
+int unix_connect(const char *path, struct husk_error *err);
+
 /* Resolve a program name through PATH (names with '/' are taken as is). */
 int find_program(const char *name, char **path_out);
 

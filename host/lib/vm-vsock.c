@@ -11,29 +11,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "husk-common/cleanup.h"
 #include "vm-internal.h"
 
 #define HYBRID_LINE_MAX 64
-
-static int unix_socket_at(const char *path, struct sockaddr_un *sa,
-			  struct husk_error *err)
-{
-	int fd;
-
-	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa->sun_path))
-		return husk_error_set(err, ENAMETOOLONG,
-				      "socket path %s is too long for AF_UNIX", path);
-	strcpy(sa->sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return husk_error_seterrno(err, errno, "socket");
-	return fd;
-}
 
 /* Read the backend's answer one byte at a time: the stream follows it. */
 static int hybrid_read_reply(int fd, uint32_t port, int64_t deadline,
@@ -80,16 +63,12 @@ static int hybrid_connect(struct husk_vm *vm, uint32_t port, int timeout_ms,
 			  struct husk_error *err)
 {
 	int64_t deadline = deadline_after_ms(timeout_ms);
-	_cleanup_close_ int fd = -1;
-	struct sockaddr_un sa;
+	_cleanup_close_ int fd = unix_connect(husk_vm_vsock_path(vm), err);
 	char cmd[32];
 	int n, r;
 
-	fd = unix_socket_at(husk_vm_vsock_path(vm), &sa, err);
 	if (fd < 0)
 		return fd;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return husk_error_seterrno(err, errno, "connect %s", sa.sun_path);
 	n = snprintf(cmd, sizeof(cmd), "CONNECT %u\n", port);
 	if (send(fd, cmd, n, MSG_NOSIGNAL) != n)
 		return husk_error_seterrno(err, errno, "vsock port %u: send", port);
@@ -126,6 +105,14 @@ static int kernel_vsock_connect(struct husk_vm *vm, uint32_t port, int timeout_m
 HUSK_EXPORT int husk_vm_vsock_connect(struct husk_vm *vm, uint32_t port,
 				      int timeout_ms, struct husk_error *err)
 {
+	struct husk_vm_exit ex;
+
+	husk_vm_process(vm, NULL);
+	husk_vm_get_exit(vm, &ex);
+	if (ex.exited || ex.vsockd_died)
+		return husk_error_set(err, ENOTCONN, "VM %s: vsock port %u: %s",
+				      husk_vm_name(vm), port,
+				      ex.exited ? "QEMU has exited" : "husk-vsockd has exited");
 	switch (vm_vsock_mode(vm)) {
 	case HUSK_VM_VSOCK_VHOST_USER:
 		return hybrid_connect(vm, port, timeout_ms, err);
@@ -139,19 +126,10 @@ HUSK_EXPORT int husk_vm_vsock_connect(struct husk_vm *vm, uint32_t port,
 
 static int hybrid_listen(struct husk_vm *vm, uint32_t port, struct husk_error *err)
 {
-	_cleanup_close_ int fd = -1;
-	struct sockaddr_un sa;
-	char path[sizeof(sa.sun_path) + 16];
+	char path[4096];
 
 	snprintf(path, sizeof(path), "%s_%u", husk_vm_vsock_path(vm), port);
-	fd = unix_socket_at(path, &sa, err);
-	if (fd < 0)
-		return fd;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return husk_error_seterrno(err, errno, "bind %s", path);
-	if (listen(fd, 128) < 0)
-		return husk_error_seterrno(err, errno, "listen %s", path);
-	return TAKE_FD(fd);
+	return unix_listen(path, 128, err);
 }
 
 static int kernel_vsock_listen(uint32_t port, struct husk_error *err)

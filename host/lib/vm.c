@@ -14,7 +14,6 @@
 #include <sys/pidfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -173,40 +172,6 @@ static int vm_start_vsockd(struct husk_vm *vm, const char *vsockd,
 	return vsockd_wait_ready(vm, rd, err);
 }
 
-static int qmp_listen(const char *path, struct husk_error *err)
-{
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	if (fd < 0)
-		return husk_error_seterrno(err, errno, "socket");
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return husk_error_set(err, ENAMETOOLONG,
-				      "socket path %s is too long for AF_UNIX", path);
-	strcpy(sa.sun_path, path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return husk_error_seterrno(err, errno, "bind %s", path);
-	if (listen(fd, 4) < 0)
-		return husk_error_seterrno(err, errno, "listen %s", path);
-	return TAKE_FD(fd);
-}
-
-static int unix_connect(const char *path, struct husk_error *err)
-{
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-	if (fd < 0)
-		return husk_error_seterrno(err, errno, "socket");
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return husk_error_set(err, ENAMETOOLONG,
-				      "socket path %s is too long for AF_UNIX", path);
-	strcpy(sa.sun_path, path);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return husk_error_seterrno(err, errno, "connect %s", path);
-	return TAKE_FD(fd);
-}
-
 /*
  * QEMU gets a listening socket we bound ourselves, so our connect() queues
  * at once instead of racing QEMU's startup; if QEMU dies the queued
@@ -220,7 +185,7 @@ static int vm_start_qemu(struct husk_vm *vm, char **argv, struct husk_error *err
 	log_fd = open_log(vm->paths.qemu_log, err);
 	if (log_fd < 0)
 		return log_fd;
-	listen_fd = qmp_listen(vm->paths.qmp, err);
+	listen_fd = unix_listen(vm->paths.qmp, 4, err);
 	if (listen_fd < 0)
 		return listen_fd;
 	r = vm_spawn(argv, &listen_fd, 1, log_fd, &vm->qemu_pid, &vm->qemu_pidfd, err);
@@ -264,6 +229,11 @@ static int vm_setup_epoll(struct husk_vm *vm, struct husk_error *err)
 	ev.data.fd = vm->qmp.fd;
 	if (epoll_ctl(vm->epoll_fd, EPOLL_CTL_ADD, vm->qmp.fd, &ev) < 0)
 		return husk_error_seterrno(err, errno, "epoll_ctl");
+	if (vm->vsockd_pidfd >= 0) {
+		ev.data.fd = vm->vsockd_pidfd;
+		if (epoll_ctl(vm->epoll_fd, EPOLL_CTL_ADD, vm->vsockd_pidfd, &ev) < 0)
+			return husk_error_seterrno(err, errno, "epoll_ctl");
+	}
 	return 0;
 }
 
@@ -375,7 +345,7 @@ fail_no_dir:
 /* QEMU is gone: take its status, drain the last events, end the helpers. */
 static void vm_on_qemu_exit(struct husk_vm *vm, int status)
 {
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
+	char path[4096];
 
 	vm->exit.exited = true;
 	if (WIFEXITED(status)) {
@@ -405,15 +375,31 @@ static void vm_on_qemu_exit(struct husk_vm *vm, int status)
 	}
 }
 
+/* Reap husk-vsockd if it ended on its own while QEMU still runs. */
+static void vm_check_vsockd(struct husk_vm *vm)
+{
+	char path[4096];
+
+	if (vm->vsockd_pidfd < 0 || vm_child_wait(vm->vsockd_pidfd, 0, NULL) < 0)
+		return;
+	vm->vsockd_pidfd = safe_close(vm->vsockd_pidfd);
+	vm->exit.vsockd_died = true;
+	snprintf(path, sizeof(path), "%s/vsockd.pid", vm->paths.dir);
+	unlink(path);
+}
+
 HUSK_EXPORT int husk_vm_process(struct husk_vm *vm, struct husk_error *err)
 {
 	int status, r;
 
 	if (vm->exit.exited)
 		return 1;
+	vm_check_vsockd(vm);
 	if (vm->qmp.fd >= 0) {
+		/* On EOF or a protocol error the monitor is done for: events
+		 * stop, but exit detection goes on through the pidfd. */
 		r = qmp_poll_events(&vm->qmp, NULL);
-		if (r == -EPIPE) {
+		if (r < 0) {
 			epoll_ctl(vm->epoll_fd, EPOLL_CTL_DEL, vm->qmp.fd, NULL);
 			qmp_close(&vm->qmp);
 		}

@@ -12,6 +12,7 @@ $(HUSK_TOOL): $(HUSK_TOOL_OBJS) $(LIBHUSK_SO)
 		-L$(LIBDIR_OUT) -l:libhusk.so.0 -Wl,-rpath,'$$ORIGIN/../lib'
 
 ALL_TARGETS += $(HUSK_TOOL)
+INSTALL_MANS += docs/man/libhusk.3
 INSTALL_BINS += $(HUSK_TOOL)
 
 # The demo bundle (busybox-static rootfs + config.json): `make run` and the

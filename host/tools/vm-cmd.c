@@ -108,12 +108,12 @@ static int parse_vm_opts(const char *cmd, int argc, char **argv, struct vm_opts 
 		{ 0 }
 	};
 	unsigned long v;
-	int c, e = 0;
+	int c, e = 0, idx = 0;
 
 	husk_vm_config_init(&o->cfg);
 	o->boot_timeout_ms = 60000;
 	o->stop_timeout_ms = 4000;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
 		int r = 0;
 
 		switch (c) {
@@ -168,7 +168,7 @@ static int parse_vm_opts(const char *cmd, int argc, char **argv, struct vm_opts 
 		}
 		if (r < 0) {
 			fprintf(stderr, "husk %s: bad value '%s' for --%s\n", cmd, optarg,
-				longopts[0].name ? argv[optind - 1] + 2 : "");
+				longopts[idx].name);
 			return -EINVAL;
 		}
 	}
@@ -243,9 +243,10 @@ static void print_started(const struct husk_vm *vm)
 static void print_exit(const struct husk_vm_exit *ex)
 {
 	printf("{\"event\":\"exited\",\"exit_code\":%d,\"signal\":%d,"
-	       "\"guest_shutdown\":%s,\"guest_panicked\":%s,\"reason\":",
+	       "\"guest_shutdown\":%s,\"guest_panicked\":%s,\"vsockd_died\":%s,"
+	       "\"reason\":",
 	       ex->exit_code, ex->signal, ex->guest_shutdown ? "true" : "false",
-	       ex->guest_panicked ? "true" : "false");
+	       ex->guest_panicked ? "true" : "false", ex->vsockd_died ? "true" : "false");
 	print_json_string(ex->shutdown_reason);
 	printf("}\n");
 	fflush(stdout);

@@ -5,7 +5,7 @@ these helpers only need Debian's kernel and the static test init:
 - an uncompressed PVH vmlinux extracted from /boot/vmlinuz-* (xz/gzip/zstd
   payload found by its magic), cached under build/e2e;
 - a newc initramfs with /init = husk-test-init, /dev/console and the
-  vsock module chain listed in /lib/modules/husk.list in load order.
+  vsock and 9p module chains listed in /lib/modules/husk.list in load order.
 """
 import glob
 import gzip
@@ -15,11 +15,12 @@ import os
 import shutil
 import subprocess
 
-# Debian 6.1: virtio and vsock are modules; this is their load order.
-VSOCK_MODULES = [
+# Debian 6.1: virtio, vsock and 9p are modules; this is their load order.
+GUEST_MODULES = [
     "virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
     "virtio_pci", "vsock", "vmw_vsock_virtio_transport_common",
-    "vmw_vsock_virtio_transport",
+    "vmw_vsock_virtio_transport", "9pnet", "9pnet_virtio", "netfs", "fscache",
+    "9p",
 ]
 
 
@@ -111,7 +112,7 @@ def find_module(kver, name):
     raise FileNotFoundError(f"module {name} not found under {root}")
 
 
-def build_initramfs(init_binary, kver, out, modules=VSOCK_MODULES):
+def build_initramfs(init_binary, kver, out, modules=GUEST_MODULES):
     """A gzip newc initramfs: /init, /dev/console, modules + husk.list."""
     cpio = Newc()
     for d in ("dev", "proc", "sys", "lib", "lib/modules"):
@@ -152,7 +153,8 @@ def guest_files(build_dir):
     if not os.path.exists(init):
         raise FileNotFoundError(f"{init} missing (make check-e2e builds it)")
     initrd = os.path.join(e2e, "test-initramfs.cpio.gz")
-    if not os.path.exists(initrd) or os.path.getmtime(initrd) < os.path.getmtime(init):
+    if not os.path.exists(initrd) or os.path.getmtime(initrd) < max(
+            os.path.getmtime(init), os.path.getmtime(__file__)):
         build_initramfs(init, kver, initrd)
     return vmlinux, bzimage, initrd
 

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from conftest import Vm, assert_no_leftovers, processes_mentioning
+from vmtest import Vm, assert_no_leftovers, processes_mentioning
 
 
 def test_boot_marker_and_guest_poweroff(husk, guest, state_root):
@@ -136,4 +136,24 @@ def test_twenty_boots_leave_nothing(husk, guest, state_root, vsockd):
         ex = vm.wait_exit()
         assert ex["guest_shutdown"], (i, vm.stderr)
         assert os.listdir(state_root) == [], (i, os.listdir(state_root))
+    assert_no_leftovers(state_root)
+
+
+def test_9p_shares_rw_and_readonly(husk, guest, state_root, vsockd, tmp_path):
+    rw, ro = tmp_path / "rw,dir", tmp_path / "ro"    # a comma QEMU must not split on
+    rw.mkdir()
+    ro.mkdir()
+    (ro / "hello.txt").write_text("hello from the host\n")
+    vm = Vm(husk, guest, state_root,
+            extra=["--share", f"data:{rw}", "--share", f"config:{ro}:ro"])
+    vm.started()
+    assert vm.control("mount9p data") == "ok"
+    assert vm.control("mount9p config") == "ok"
+    assert vm.control("read /mnt/config/hello.txt") == "ok hello from the host"
+    assert vm.control("write /mnt/data/out.txt written-by-guest") == "ok"
+    assert (rw / "out.txt").read_text() == "written-by-guest"
+    assert vm.control("write /mnt/config/x.txt nope") == "err 30"    # EROFS
+    assert not (ro / "x.txt").exists()
+    vm.control("poweroff")
+    assert vm.wait_exit()["guest_shutdown"]
     assert_no_leftovers(state_root)

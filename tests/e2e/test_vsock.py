@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import (PORT_CONTROL, PORT_ECHO, PORT_SINK, PORT_SOURCE, Vm,
+from vmtest import (PORT_ECHO, PORT_SINK, PORT_SOURCE, Vm,
                       assert_no_leftovers, processes_mentioning, recv_line)
 
 MIB = 1 << 20

@@ -13,6 +13,10 @@
  *
  * Objects are opaque handles.  A handle is not thread-safe: use one VM
  * handle from one thread at a time.
+ *
+ * QEMU and husk-vsockd are children of the calling process, reaped through
+ * their pidfds: a caller must not set SIGCHLD to SIG_IGN nor reap with
+ * waitpid(-1, ...), or the library loses their exit status.
  */
 #ifndef HUSK_HUSK_H
 #define HUSK_HUSK_H
@@ -87,6 +91,9 @@ struct husk_vm_config {
 	size_t n_shares;
 	const char *const *extra_args;	/* NULL-terminated, appended verbatim */
 	bool keep_logs;		/* keep console.log and qemu.log after destroy */
+	/* Room for fields of later versions without an ABI break: zeroed by
+	 * husk_vm_config_init(), leave it alone. */
+	uint64_t reserved[8];
 };
 
 void husk_vm_config_init(struct husk_vm_config *cfg);
@@ -137,6 +144,10 @@ struct husk_vm_exit {
 	bool guest_panicked;	/* QMP GUEST_PANICKED seen */
 	bool stopped;		/* QMP STOP seen (VM paused) */
 	char shutdown_reason[32];	/* from the SHUTDOWN event, "" if none */
+	/* husk-vsockd ended while QEMU ran: the VM's vsock is gone (the
+	 * library reports it; stopping the VM is the caller's choice). */
+	bool vsockd_died;
+	uint64_t reserved[4];	/* for later versions; zero */
 };
 
 /*

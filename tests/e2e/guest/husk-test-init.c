@@ -12,9 +12,12 @@
  *   5002 source   read "<bytes>\n", send that many bytes, then "<sha256>\n"
  *   5003 control  lines: "ping" -> "pong"; "poweroff"; "connect PORT BYTES":
  *                 connect to host port PORT, send BYTES + "<sha256>\n", then
- *                 answer "ok <sha256>" or "err <errno>"
+ *                 answer "ok <sha256>" or "err <errno>"; "mount9p TAG" mounts
+ *                 a virtio-9p share at /mnt/TAG; "read PATH" answers
+ *                 "ok <first line>"; "write PATH TEXT" creates PATH
  * Kernel command line: husk.test=poweroff powers off at once (a bench
- * baseline); husk.test=ready-poweroff powers off after the READY marker.
+ * baseline); husk.test=ready-poweroff powers off after the READY marker;
+ * husk.test=panic exits PID 1, so the kernel panics before READY.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -263,6 +266,54 @@ static void control_connect(int fd, unsigned int port, unsigned long long n)
 	dprintf(fd, "ok %s\n", hex);
 }
 
+static void control_mount9p(int fd, const char *tag)
+{
+	char dir[96];
+
+	snprintf(dir, sizeof(dir), "/mnt/%s", tag);
+	mkdir("/mnt", 0755);
+	mkdir(dir, 0755);
+	if (mount(tag, dir, "9p", 0, "trans=virtio,version=9p2000.L") < 0)
+		dprintf(fd, "err %d\n", errno);
+	else
+		dprintf(fd, "ok\n");
+}
+
+static void control_read(int fd, const char *path)
+{
+	char buf[256];
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (f < 0) {
+		dprintf(fd, "err %d\n", errno);
+		return;
+	}
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n < 0) {
+		dprintf(fd, "err %d\n", errno);
+		return;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	dprintf(fd, "ok %s\n", buf);
+}
+
+static void control_write(int fd, const char *path, const char *text)
+{
+	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (f < 0 || write_all(f, text, strlen(text)) < 0) {
+		dprintf(fd, "err %d\n", errno);
+		if (f >= 0)
+			close(f);
+		return;
+	}
+	close(f);
+	dprintf(fd, "ok\n");
+}
+
 static void serve_control(int fd)
 {
 	char line[128];
@@ -270,6 +321,7 @@ static void serve_control(int fd)
 	while (read_line(fd, line, sizeof(line)) >= 0) {
 		unsigned int port;
 		unsigned long long n;
+		char arg[64], text[64];
 
 		if (!strcmp(line, "ping")) {
 			dprintf(fd, "pong\n");
@@ -279,6 +331,12 @@ static void serve_control(int fd)
 			return;
 		} else if (sscanf(line, "connect %u %llu", &port, &n) == 2 && n <= MAX_TRANSFER) {
 			control_connect(fd, port, n);
+		} else if (sscanf(line, "mount9p %63s", arg) == 1) {
+			control_mount9p(fd, arg);
+		} else if (sscanf(line, "read %63s", arg) == 1) {
+			control_read(fd, arg);
+		} else if (sscanf(line, "write %63s %63s", arg, text) == 2) {
+			control_write(fd, arg, text);
 		} else {
 			dprintf(fd, "err %d\n", EINVAL);
 		}
@@ -355,6 +413,8 @@ int main(void)
 	mode = test_mode();
 	if (!strcmp(mode, "poweroff"))
 		power_off();
+	if (!strcmp(mode, "panic"))
+		return 1;	/* PID 1 exiting panics the kernel */
 	load_modules();
 	if (!strcmp(mode, "ready-poweroff")) {
 		say("HUSK-TEST-READY\n");
