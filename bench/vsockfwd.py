@@ -4,7 +4,8 @@
 Boots the guest of kmod-vsockfwd/tests/vsockfwd_vm.py once and runs
 `vsockfwd-test bench MIB ROUNDS`: per round and direction, the same stream
 through vsockfwd.ko, a read/write relay and (pipe -> vsock) a splice relay,
-plus a pipe-only baseline.  Prints the absolute figures, then the per-round
+plus a pipe-only baseline, and a 100-byte round trip through both
+directions (kmod and read/write relay).  Prints the absolute figures, then the per-round
 ratios and their medians.  Environment: VSOCKFWD_BENCH_MIB (default 128),
 VSOCKFWD_BENCH_ROUNDS (default 3), VSOCKFWD_BENCH_SMP (vCPUs, default 2),
 VSOCKFWD_BENCH_WRITE (producer write size in bytes, default 65536).
@@ -67,6 +68,19 @@ def main():
             if ratios:
                 print(f"  {d:15} kmod/{other:12} median {statistics.median(ratios):.2f}x"
                       f"  (rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+
+    lat = {}
+    for line in text.splitlines():
+        if line.startswith("LATENCY "):
+            r = dict(kv.split("=", 1) for kv in line.split()[1:])
+            lat.setdefault(r["method"], []).append(r)
+    if lat:
+        print("round trip of 100 bytes, pipe -> vsock -> (echo) -> vsock -> pipe,"
+              " median over rounds:")
+        for m, rs in lat.items():
+            p50 = statistics.median(float(r["p50_us"]) for r in rs)
+            p99 = statistics.median(float(r["p99_us"]) for r in rs)
+            print(f"  {m:12} p50 {p50:8.0f} us   p99 {p99:8.0f} us")
     return 0
 
 

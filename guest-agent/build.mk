@@ -35,3 +35,7 @@ INSTALL_MANS += docs/man/husk-agent.8
 FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-stdio-handshake
 FUZZ_SRCS_fuzz-stdio-handshake = guest-agent/stdio-handshake.c common/error.c
 $(FUZZ_OUT)/fuzz-stdio-handshake: FUZZ_CFLAGS += -Iguest-agent -Icommon/include
+
+UNIT_TESTS += $(UNIT_OUT)/test-stdio-handshake
+UNIT_DEPS_test-stdio-handshake = $(call objs-of,guest-agent/stdio-handshake.c) $(COMMON_LIB)
+$(OBJ_OUT)/tests/unit/test-stdio-handshake.o: CPPFLAGS += -Iguest-agent

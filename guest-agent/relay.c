@@ -131,9 +131,10 @@ static int relay_wait(struct relay *r)
 static void relay_pump(struct relay *r)
 {
 	uint64_t moved = 0;
+	ssize_t n;
 
 	while (moved < RELAY_BUDGET) {
-		ssize_t n = relay_move(r);
+		n = relay_move(r);
 
 		if (n > 0) {
 			r->bytes += (uint64_t)n;
@@ -152,8 +153,9 @@ static void relay_pump(struct relay *r)
 		}
 	}
 	/* Budget spent: level-triggered epoll brings us back with the rest. */
-	if (relay_watch(r, false) < 0)
-		relay_finish(r, -ENOMEM);
+	n = relay_watch(r, false);
+	if (n < 0)
+		relay_finish(r, (int)n);
 }
 
 static void on_relay_in(struct agent_loop *loop, struct loop_source *src, uint32_t events,

@@ -148,14 +148,14 @@ static int forward_start_kernel(struct stdio_forward *fw, int in_fd, int out_fd,
 			&fw->handle_src, err);
 }
 
-static int forward_start(struct stdio_forward *fw, struct husk_error *err)
+static int forward_start(struct stdio_forward *fw, bool force_relay, struct husk_error *err)
 {
 	bool in = fw->stream == RUNTIME_STDIN;
 	int in_fd = in ? fw->sock_fd : fw->pipe_fd;
 	int out_fd = in ? fw->pipe_fd : fw->sock_fd;
 	int r;
 
-	if (fw->ch->vsockfwd_fd >= 0) {
+	if (fw->ch->vsockfwd_fd >= 0 && !force_relay) {
 		struct husk_error kerr = {};
 
 		r = forward_start_kernel(fw, in_fd, out_fd, &kerr);
@@ -277,7 +277,7 @@ static int handshake_complete(struct stdio_pending *p, struct husk_error *err)
 	r = answer(p->fd, "OK");
 	if (r == 0) {
 		fw->sock_fd = TAKE_FD(p->fd);
-		r = forward_start(fw, err);
+		r = forward_start(fw, hs.force_relay, err);
 	}
 	fw->next = ch->forwards;
 	ch->forwards = fw;

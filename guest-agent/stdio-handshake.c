@@ -61,6 +61,18 @@ static bool field_is(const char *f, size_t n, const char *word)
 	return n == strlen(word) && memcmp(f, word, n) == 0;
 }
 
+static int parse_stream(const char *f, size_t n, enum runtime_stream *stream,
+			struct husk_error *err)
+{
+	for (int i = 0; i < 3; i++) {
+		if (field_is(f, n, stream_names[i])) {
+			*stream = (enum runtime_stream)i;
+			return 0;
+		}
+	}
+	return husk_error_set(err, EINVAL, "handshake: stream must be stdin, stdout or stderr");
+}
+
 int stdio_handshake_parse(const char *line, size_t len, struct stdio_handshake *hs,
 			  struct husk_error *err)
 {
@@ -89,13 +101,16 @@ int stdio_handshake_parse(const char *line, size_t len, struct stdio_handshake *
 	r = parse_id(f, n, hs->exec_id, "exec id", err);
 	if (r < 0)
 		return r;
-	if (!next_field(&p, end, &f, &n) || p != end)
-		return husk_error_set(err, EINVAL, "handshake: expected the stream as last field");
-	for (int i = 0; i < 3; i++) {
-		if (field_is(f, n, stream_names[i])) {
-			hs->stream = (enum runtime_stream)i;
-			return 0;
-		}
-	}
-	return husk_error_set(err, EINVAL, "handshake: stream must be stdin, stdout or stderr");
+	if (!next_field(&p, end, &f, &n))
+		return husk_error_set(err, EINVAL, "handshake: missing stream");
+	r = parse_stream(f, n, &hs->stream, err);
+	if (r < 0)
+		return r;
+	hs->force_relay = false;
+	if (p == end)
+		return 0;
+	if (!next_field(&p, end, &f, &n) || p != end || !field_is(f, n, "relay"))
+		return husk_error_set(err, EINVAL, "handshake: only 'relay' may follow the stream");
+	hs->force_relay = true;
+	return 0;
 }

@@ -3,14 +3,17 @@
  * The stdio channel's handshake line (vsock port 1027), parsed at the
  * edge: the host names a container, a process and one of its streams in
  *
- *	husk-stdio 1 <container-id> <exec-id> <stdin|stdout|stderr>\n
+ *	husk-stdio 1 <container-id> <exec-id> <stdin|stdout|stderr>[ relay]\n
  *
+ * (the optional "relay" asks for the user-space relay even where
+ * vsockfwd.ko forwards: benchmarks and tests compare both in one VM)
  * and the agent answers "OK\n" or "ERR <reason> <text>\n".  The grammar,
  * bounds and reasons are in docs/stdio.md.
  */
 #ifndef HUSK_AGENT_STDIO_HANDSHAKE_H
 #define HUSK_AGENT_STDIO_HANDSHAKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <husk-common/error.h>
@@ -26,6 +29,7 @@ struct stdio_handshake {
 	char container_id[RUNTIME_ID_MAX + 1];
 	char exec_id[RUNTIME_ID_MAX + 1];
 	enum runtime_stream stream;
+	bool force_relay;
 };
 
 /*

@@ -91,26 +91,63 @@ static int mkdir_owned(const char *path, struct husk_error *err)
 	return 0;
 }
 
-/* STORAGE_ROOT and its parents (/run is a fresh tmpfs in the guest). */
-static int mkdir_storage_root(struct husk_error *err)
+/* path and its missing parents (/run is a fresh tmpfs in the guest). */
+static int mkdir_parents(const char *path, struct husk_error *err)
 {
-	char path[] = STORAGE_ROOT;
+	char buf[PATH_MAX];
 
-	for (char *p = path + 1; *p; p++) {
+	if (strlen(path) >= sizeof(buf))
+		return husk_error_set(err, ENAMETOOLONG, "%s: path too long", path);
+	strcpy(buf, path);
+	for (char *p = buf + 1; *p; p++) {
+		int r;
+
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir_owned(path, err) < 0)
-			return -errno;
+		r = mkdir_owned(buf, err);
+		if (r < 0)
+			return r;
 		*p = '/';
 	}
-	return mkdir_owned(path, err);
+	return mkdir_owned(buf, err);
+}
+
+/* Already a mount point: its device differs from its parent's. */
+static bool is_mount_point(const char *path)
+{
+	char parent[PATH_MAX + 4];
+	struct stat st, pst;
+
+	snprintf(parent, sizeof(parent), "%s/..", path);
+	return stat(path, &st) == 0 && stat(parent, &pst) == 0 && st.st_dev != pst.st_dev;
+}
+
+/*
+ * A virtio-9p tag can be mounted once: the first container using a share
+ * mounts it under SHARES_ROOT, every container binds it from there.
+ */
+static int share_mount_once(const char *tag, const char *data, const char *field,
+			    char *path, size_t size, struct husk_error *err)
+{
+	int r;
+
+	snprintf(path, size, "%s/%s", SHARES_ROOT, tag);
+	if (is_mount_point(path))
+		return 0;
+	r = mkdir_parents(path, err);
+	if (r < 0)
+		return r;
+	if (mount(tag, path, "9p", MS_NOSUID | MS_NODEV, data) < 0)
+		return husk_error_seterrno(err, errno, "%s: mount 9p share '%s' on %s", field,
+					   tag, path);
+	return 0;
 }
 
 static int storage_mount_one(const char *cid, const Grpc__Storage *s, size_t i,
 			     struct husk_error *err)
 {
-	char field[32], data[MOUNT_DATA_MAX], dir[PATH_MAX];
+	char field[32], data[MOUNT_DATA_MAX], share[PATH_MAX];
 	unsigned long flags = 0;
 	int r;
 
@@ -125,20 +162,22 @@ static int storage_mount_one(const char *cid, const Grpc__Storage *s, size_t i,
 	r = check_mount_point(cid, s->mount_point, field, err);
 	if (r == 0)
 		r = mount_options(s, field, &flags, data, sizeof(data), err);
+	if (r == 0)
+		r = share_mount_once(s->source, data, field, share, sizeof(share), err);
+	if (r == 0)
+		r = mkdir_parents(s->mount_point, err);
 	if (r < 0)
 		return r;
-	snprintf(dir, sizeof(dir), "%s/%s", STORAGE_ROOT, cid);
-	r = mkdir_storage_root(err);
-	if (r == 0)
-		r = mkdir_owned(dir, err);
-	if (r == 0)
-		r = mkdir_owned(s->mount_point, err);
-	if (r < 0)
+	if (mount(share, s->mount_point, NULL, MS_BIND, NULL) < 0)
+		return husk_error_seterrno(err, errno, "%s: bind %s on %s", field, share,
+					   s->mount_point);
+	/* A bind takes its flags only from a remount. */
+	if (mount(NULL, s->mount_point, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0) {
+		r = husk_error_seterrno(err, errno, "%s: remount %s", field, s->mount_point);
+		umount2(s->mount_point, MNT_DETACH);
 		return r;
-	if (mount(s->source, s->mount_point, "9p", flags, data) < 0)
-		return husk_error_seterrno(err, errno, "%s: mount 9p share '%s' on %s", field,
-					   s->source, s->mount_point);
-	log_info("container %s: 9p share %s mounted on %s%s", cid, s->source, s->mount_point,
+	}
+	log_info("container %s: 9p share %s on %s%s", cid, s->source, s->mount_point,
 		 flags & MS_RDONLY ? " (read-only)" : "");
 	return 0;
 }

@@ -3,7 +3,8 @@
  * CreateContainerRequest.storages: file systems the host asks the agent to
  * mount before the container is made, as Kata's agent does.  husk uses one
  * kind: a virtio-9p share holding the container's rootfs (driver "9p",
- * source = the share's mount tag).  Mount points must lie directly under
+ * source = the share's mount tag), mounted once per tag under SHARES_ROOT
+ * and bound into each container's mount point.  Mount points must lie directly under
  * STORAGE_ROOT/<container id>/, so removing a container finds its mounts
  * without bookkeeping.
  */
@@ -17,6 +18,8 @@
 #include "agent.pb-c.h"
 
 #define STORAGE_ROOT "/run/husk/containers"
+/* Where each 9p share is mounted once, to be bound into containers. */
+#define SHARES_ROOT "/run/husk/shares"
 
 /* Validate and mount every storage; on failure nothing stays mounted. */
 int storage_mount_all(const char *container_id, Grpc__Storage *const *storages, size_t n,

@@ -195,9 +195,11 @@ fail_with_log() {
 lock_fd=
 make_pid=
 stop_make() {
-	[[ -n $make_pid ]] && kill -TERM -- "-$make_pid" 2>/dev/null
-	wait 2>/dev/null
-	make_pid=
+	if [[ -n $make_pid ]]; then
+		kill -TERM -- "-$make_pid" 2>/dev/null
+		wait "$make_pid" 2>/dev/null || true
+		make_pid=
+	fi
 }
 
 compile() {
@@ -304,7 +306,7 @@ main() {
 
 	ensure_source
 	tmp=$(mktemp -d "$entry.tmp.XXXXXX")
-	trap 'stop_make; rm -rf "$tmp"' EXIT
+	trap 'set +e; stop_make; rm -rf "$tmp"' EXIT
 	trap 'exit 130' INT TERM
 	obj=$tmp/build
 	log=$tmp/build.log

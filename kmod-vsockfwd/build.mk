@@ -1,9 +1,10 @@
 # vsockfwd.ko (`make kmod`) and its in-guest test tool.
 #
-# KDIR is the kernel build tree the module is built against.  It defaults
-# to the newest Debian linux-headers tree in /lib/modules; the host may run
-# another kernel, so `uname -r` is never consulted.  For the minimal guest
-# kernel: make kmod KDIR=build/kernel/build.
+# KDIR is the kernel build tree the module is built against.  It follows
+# the image's KERNEL choice (initramfs/build.mk): KERNEL=minimal means the
+# minimal guest kernel's tree, build/kernel/build; otherwise the newest
+# Debian linux-headers tree in /lib/modules.  The host may run another
+# kernel, so `uname -r` is never consulted.  KDIR=... overrides both.
 #
 # kbuild writes its products next to the sources, so the sources are copied
 # (timestamps kept, so kbuild stays incremental) into a build directory per
@@ -11,7 +12,11 @@
 # Kbuild expects.  The source tree stays clean.
 
 ifeq ($(origin KDIR),undefined)
+ifeq ($(KERNEL),minimal)
+KDIR := $(abspath $(BUILD)/kernel/build)
+else
 KDIR := $(shell ls -1d /lib/modules/*-amd64/build 2>/dev/null | sort -V | tail -n1)
+endif
 endif
 KMOD_RELEASE = $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
 	$(KDIR)/include/generated/utsrelease.h 2>/dev/null)

@@ -56,3 +56,16 @@ install-libhusk: $(LIBHUSK_SO) $(LIBHUSK_A)
 	install -D -m 0644 $(LIBHUSK_A) $(DESTDIR)$(LIBDIR)/libhusk.a
 	install -D -m 0644 host/include/husk/husk.h $(DESTDIR)$(INCLUDEDIR)/husk/husk.h
 INSTALL_EXTRA += install-libhusk
+# husk.h includes it: installed alongside.
+.PHONY: install-libhusk-sandbox
+install-libhusk-sandbox:
+	install -D -m 0644 host/include/husk/husk-sandbox.h $(DESTDIR)$(INCLUDEDIR)/husk/husk-sandbox.h
+INSTALL_EXTRA += install-libhusk-sandbox
+
+# The sandbox side: config.json conversion (host/lib/oci-*.c).
+UNIT_TESTS += $(UNIT_OUT)/test-oci-spec
+UNIT_DEPS_test-oci-spec := $(LIBHUSK_A)
+UNIT_LIBS_test-oci-spec := $(PROTOBUF_C_LIBS) -lpthread -lm
+FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-oci-spec
+FUZZ_SRCS_fuzz-oci-spec := host/lib/oci-json.c host/lib/json.c common/error.c $(PROTO_SRCS)
+FUZZ_LIBS_fuzz-oci-spec := $(PROTOBUF_C_LIBS) -lm

@@ -2,7 +2,7 @@
 /*
  * Process stdio and exit for the caller, over the stdio channel (one vsock
  * connection per stream, stdio-channel.h) or, for an agent without it or
- * with HUSK_STDIO=rpc, the agent's stream RPCs.
+ * with HUSK_STDIO=rpc, the agent's stream RPCs (docs/stdio.md).
  *
  * The caller gets one end of a socketpair per stream (sockets rather than
  * pipes so a relay writing to a stream the caller closed gets EPIPE, not
@@ -150,9 +150,18 @@ static void output_relay(struct husk_process *p, enum agent_stream which)
 
 		if (n <= 0)
 			break;
-		/* Keep draining after the caller closed its end: the exit waits for it. */
-		if (!caller_gone && send_all(*sink, buf, n) < 0)
-			caller_gone = true;
+		if (caller_gone || send_all(*sink, buf, n) == 0)
+			continue;
+		caller_gone = true;
+		/*
+		 * The caller closed its end.  A channel passes that on, so the
+		 * process's next write fails as on a pipe whose reader left; the
+		 * RPCs keep draining, since WaitProcess waits for that.
+		 */
+		if (chan >= 0) {
+			(void)shutdown(chan, SHUT_RDWR);
+			break;
+		}
 	}
 	close_fd(sink);
 }
@@ -305,22 +314,24 @@ static int start_thread(pthread_t *t, bool *started, void *(*fn)(void *), void *
  */
 static void attach_channels(struct husk_process *p)
 {
+	enum stdio_channel_mode mode = stdio_channel_mode_from_env();
+	bool relay = mode == STDIO_MODE_CHANNEL_RELAY;
 	struct husk_vm *vm = p->ctr->sb->vm;
 	const char *cid = p->ctr->id;
 
-	if (stdio_channel_disabled())
+	if (mode == STDIO_MODE_RPC)
 		return;
 	if (p->stdout_sink >= 0)
 		p->stdout_chan = stdio_channel_attach(vm, cid, p->exec_id, STDIO_CHANNEL_STDOUT,
-						      CHANNEL_ATTACH_MS, NULL);
+						      relay, CHANNEL_ATTACH_MS, NULL);
 	if (p->stdout_chan < 0)
 		return;
 	if (p->stderr_sink >= 0)
 		p->stderr_chan = stdio_channel_attach(vm, cid, p->exec_id, STDIO_CHANNEL_STDERR,
-						      CHANNEL_ATTACH_MS, NULL);
+						      relay, CHANNEL_ATTACH_MS, NULL);
 	if (p->stdin_src >= 0)
 		p->stdin_chan = stdio_channel_attach(vm, cid, p->exec_id, STDIO_CHANNEL_STDIN,
-						     CHANNEL_ATTACH_MS, NULL);
+						     relay, CHANNEL_ATTACH_MS, NULL);
 }
 
 int process_start_relays(struct husk_process *p, struct husk_error *err)

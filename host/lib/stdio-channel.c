@@ -31,11 +31,15 @@ static const struct {
 	{ "no-stream", ENODEV },
 };
 
-bool stdio_channel_disabled(void)
+enum stdio_channel_mode stdio_channel_mode_from_env(void)
 {
 	const char *v = getenv("HUSK_STDIO");
 
-	return v && strcmp(v, "rpc") == 0;
+	if (v && strcmp(v, "rpc") == 0)
+		return STDIO_MODE_RPC;
+	if (v && strcmp(v, "relay") == 0)
+		return STDIO_MODE_CHANNEL_RELAY;
+	return STDIO_MODE_CHANNEL;
 }
 
 static int write_all(int fd, const char *buf, size_t len)
@@ -100,7 +104,7 @@ static int parse_answer(const char *line, const char *what, struct husk_error *e
 }
 
 int stdio_channel_attach(struct husk_vm *vm, const char *container_id, const char *exec_id,
-			 enum stdio_channel_stream stream, int timeout_ms,
+			 enum stdio_channel_stream stream, bool relay, int timeout_ms,
 			 struct husk_error *err)
 {
 	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
@@ -112,8 +116,8 @@ int stdio_channel_attach(struct husk_vm *vm, const char *container_id, const cha
 
 	snprintf(what, sizeof(what), "stdio %s/%s %s", container_id, exec_id,
 		 stream_names[stream]);
-	len = snprintf(line, sizeof(line), "husk-stdio 1 %s %s %s\n", container_id, exec_id,
-		       stream_names[stream]);
+	len = snprintf(line, sizeof(line), "husk-stdio 1 %s %s %s%s\n", container_id, exec_id,
+		       stream_names[stream], relay ? " relay" : "");
 	if (len < 0 || len > HANDSHAKE_MAX)
 		return husk_error_set(err, EINVAL, "%s: ids too long for the handshake", what);
 	fd = husk_vm_vsock_connect(vm, STDIO_CHANNEL_PORT, timeout_ms, err);

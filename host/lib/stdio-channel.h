@@ -22,18 +22,24 @@ enum stdio_channel_stream {
 	STDIO_CHANNEL_STDERR,
 };
 
+/* How libhusk carries stdio: HUSK_STDIO=rpc|relay in the environment, else CHANNEL. */
+enum stdio_channel_mode {
+	STDIO_MODE_CHANNEL,		/* the agent's choice of forwarder */
+	STDIO_MODE_CHANNEL_RELAY,	/* the channel, asking for the user-space relay */
+	STDIO_MODE_RPC,			/* ReadStdout/ReadStderr/WriteStdin */
+};
+
+enum stdio_channel_mode stdio_channel_mode_from_env(void);
+
 /*
- * Connect and attach to one stream.  Returns a connected, blocking,
+ * Connect and attach to one stream (relay: ask for the user-space relay).  Returns a connected, blocking,
  * O_CLOEXEC fd, or -errno: what husk_vm_vsock_connect() returns when the
  * port is closed (-ECONNREFUSED: an agent without the channel), else the
  * agent's refusal as -EINVAL (invalid), -ENOENT (not-found), -EBUSY (busy),
  * -ENODEV (no-stream) or -EPROTO, with its text in err.
  */
 int stdio_channel_attach(struct husk_vm *vm, const char *container_id, const char *exec_id,
-			 enum stdio_channel_stream stream, int timeout_ms,
+			 enum stdio_channel_stream stream, bool relay, int timeout_ms,
 			 struct husk_error *err);
-
-/* HUSK_STDIO=rpc in the environment: keep to the stream RPCs. */
-bool stdio_channel_disabled(void);
 
 #endif

@@ -13,6 +13,7 @@ $(HUSK_TOOL): $(HUSK_TOOL_OBJS) $(LIBHUSK_SO)
 
 ALL_TARGETS += $(HUSK_TOOL)
 INSTALL_MANS += docs/man/libhusk.3
+INSTALL_MANS += docs/man/husk.1
 INSTALL_BINS += $(HUSK_TOOL)
 
 # The demo bundle (busybox-static rootfs + config.json): `make run` and the
@@ -22,3 +23,13 @@ $(DEMO_BUNDLE)/.stamp: mk/demo.sh
 	mk/demo.sh bundle $(DEMO_BUNDLE)
 RUN_PREREQS += all $(IMAGE_TARGETS) $(DEMO_BUNDLE)/.stamp
 E2E_TEST_PREREQS += $(IMAGE_TARGETS) $(DEMO_BUNDLE)/.stamp
+BENCH_SCRIPTS += bench/run.py
+BENCH_PREREQS += $(IMAGE_TARGETS) $(DEMO_BUNDLE)/.stamp
+
+# tests/e2e/test_run_api.py drives the sandbox API through this program.
+RUN_API_TEST := $(BUILD)/e2e/run-api
+$(RUN_API_TEST): tests/e2e/run-api.c $(LIBHUSK_SO)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -L$(LIBDIR_OUT) -l:libhusk.so.0 \
+		-Wl,-rpath,'$$ORIGIN/../lib'
+E2E_TEST_PREREQS += $(RUN_API_TEST)

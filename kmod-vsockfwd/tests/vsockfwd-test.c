@@ -525,6 +525,35 @@ static void scenario_peer_reset(unsigned int port)
 	       got, ret, res.error, (unsigned long long)res.bytes, status);
 }
 
+/*
+ * A reader that never reads: the forwarder stops at the socket's credit
+ * (256 KiB by default) instead of buffering; nothing grows meanwhile.
+ */
+static void scenario_bounded(unsigned int port)
+{
+	long bytes0 = read_counter("bytes"), moved1, moved2;
+	struct producer prod;
+	uint64_t dummy;
+	int h = -1, srv = -1, ret;
+
+	ret = endless_stream(port, &h, &srv, &prod);
+	if (ret) {
+		result("bounded", false, "setup=%d", ret);
+		return;
+	}
+	usleep(500000);
+	moved1 = read_counter("bytes") - bytes0;
+	usleep(500000);
+	moved2 = read_counter("bytes") - bytes0;
+	close(h);
+	close(srv);
+	ret = producer_finish(&prod, &dummy);
+	result("bounded", moved1 > 0 && moved2 == moved1 && moved2 <= 512 * 1024 &&
+	       ret == 3,
+	       "moved_at_500ms=%ld moved_at_1s=%ld producer=%d", moved1, moved2,
+	       ret);
+}
+
 /* The producer is killed mid-stream: a normal EOF, everything written arrives. */
 static void scenario_producer_killed(unsigned int port)
 {
@@ -940,6 +969,7 @@ static int run_tests(void)
 	scenario_cancel(5005);
 	scenario_stdin_reader_exit(5009);
 	scenario_producer_killed(5010);
+	scenario_bounded(5012);
 	scenario_agent_killed(5011);
 	scenario_concurrent(5006, 300, 128 * 1024);
 	scenario_counters();
@@ -993,6 +1023,31 @@ static void relay_loop(enum relay how, int in, int out)
 		shutdown(out, SHUT_WR);
 }
 
+/*
+ * Forward @in to @out through @how: a vsockfwd handle (*h) or a relay child
+ * (*relay) that keeps only those two fds.  The caller closes its copies.
+ */
+static int relay_start(enum relay how, int in, int out, bool to_sock,
+		       pid_t *relay, int *h)
+{
+	*relay = 0;
+	*h = -1;
+	if (how == RELAY_KMOD) {
+		*h = fwd_splice(in, out, (to_sock ? VSOCKFWD_F_SHUT_WR : 0) |
+				VSOCKFWD_F_CLOSE_OUT);
+		return *h < 0 ? *h : 0;
+	}
+	*relay = fork();
+	if (*relay < 0)
+		return -errno;
+	if (*relay == 0) {
+		child_keep_only(&in, &out);
+		relay_loop(how, in, out);
+		_exit(0);
+	}
+	return 0;
+}
+
 /* One transfer of @len bytes through @how; returns seconds or < 0. */
 static double bench_one(enum relay how, bool to_sock, uint64_t len,
 			unsigned int port, double *cpu)
@@ -1019,18 +1074,8 @@ static double bench_one(enum relay how, bool to_sock, uint64_t len,
 	}
 	t0 = now();
 	c0 = guest_cpu_seconds();
-
-	if (how == RELAY_KMOD) {
-		h = fwd_splice(in, out, (to_sock ? VSOCKFWD_F_SHUT_WR : 0) | VSOCKFWD_F_CLOSE_OUT);
-	} else if (how != RELAY_NONE) {
-		relay = fork();
-		if (relay == 0) {
-			close(src);
-			close(dst);
-			relay_loop(how, in, out);
-			_exit(0);
-		}
-	}
+	if (how != RELAY_NONE && relay_start(how, in, out, to_sock, &relay, &h) < 0)
+		return -1;
 	if (how != RELAY_NONE) {
 		close(in);
 		close(out);
@@ -1050,6 +1095,81 @@ static double bench_one(enum relay how, bool to_sock, uint64_t len,
 	return got == len ? t0 : -1;
 }
 
+static int read_exact(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n <= 0)
+			return n ? -errno : -EPIPE;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Round trip of a 100-byte message out through a pipe -> vsock path and
+ * back through a vsock -> pipe path, both forwarded by @how.
+ */
+static void bench_latency(enum relay how, unsigned int port, int iterations)
+{
+	int lfd, c1, s1, c2, s2, a[2], b[2], h1, h2, i, ret = 0;
+	double lat[1000], t0;
+	char msg[100] = "ping";
+	pid_t r1, r2;
+
+	if (iterations > 1000)
+		iterations = 1000;
+	lfd = vsock_listen(port);
+	if (lfd < 0 || vsock_pair(lfd, port, &c1, &s1) < 0 ||
+	    vsock_pair(lfd, port, &c2, &s2) < 0 || pipe2(a, O_CLOEXEC) < 0 ||
+	    pipe2(b, O_CLOEXEC) < 0)
+		return;
+	close(lfd);
+	if (relay_start(how, a[0], c1, true, &r1, &h1) < 0 ||
+	    relay_start(how, c2, b[1], false, &r2, &h2) < 0)
+		return;
+	close(a[0]);
+	close(c1);
+	close(c2);
+	close(b[1]);
+	for (i = 0; i < iterations && !ret; i++) {
+		t0 = now();
+		ret = write_all(a[1], msg, sizeof(msg)) ?:
+		      read_exact(s1, msg, sizeof(msg)) ?:
+		      write_all(s2, msg, sizeof(msg)) ?:
+		      read_exact(b[0], msg, sizeof(msg));
+		lat[i] = (now() - t0) * 1e6;
+	}
+	close(a[1]);
+	close(s2);
+	close(s1);
+	close(b[0]);
+	if (r1 > 0)
+		wait_child(r1, 10000);
+	if (r2 > 0)
+		wait_child(r2, 10000);
+	if (h1 >= 0)
+		close(h1);
+	if (h2 >= 0)
+		close(h2);
+	if (ret || !i)
+		return;
+	qsort(lat, i, sizeof(lat[0]), cmp_double);
+	printf("LATENCY method=%s iterations=%d p50_us=%.0f p99_us=%.0f\n",
+	       relay_name[how], i, lat[i / 2], lat[i * 99 / 100]);
+}
+
 static int run_bench(uint64_t mib, int rounds)
 {
 	static const bool dirs[] = { true, false };
@@ -1061,12 +1181,12 @@ static int run_bench(uint64_t mib, int rounds)
 		for (d = 0; d < 2; d++) {
 			for (m = 0; m < NR_RELAYS; m++) {
 				double cpu = 0, secs;
+				long runs;
 
 				/* vsock has no splice_read; pipe-only has no direction */
 				if (!dirs[d] && (m == RELAY_SPLICE || m == RELAY_NONE))
 					continue;
-				long runs = read_counter("runs");
-
+				runs = read_counter("runs");
 				secs = bench_one(m, dirs[d], mib * MIB, port++, &cpu);
 				runs = read_counter("runs") - runs;
 				printf("BENCH round=%d dir=%s method=%s mib=%" PRIu64
@@ -1080,6 +1200,8 @@ static int run_bench(uint64_t mib, int rounds)
 				fflush(stdout);
 			}
 		}
+		bench_latency(RELAY_KMOD, port++, 300);
+		bench_latency(RELAY_RW, port++, 300);
 	}
 	printf("DONE failures=0\n");
 	return 0;

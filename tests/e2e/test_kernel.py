@@ -164,3 +164,32 @@ def test_boots_to_init_on_microvm():
     res = run([SMOKE_SH, "--runs", "1"], timeout=120)
     assert res.returncode == 0, res.stdout
     assert "HUSK-BOOT-SMOKE-OK: 1 of 1 boots reached /init" in res.stdout
+
+
+def test_interrupted_build_leaves_no_entry_and_no_processes(scratch_cache, tmp_path):
+    root, _, _ = scratch_cache
+    env = dict(os.environ, HUSK_CACHE=root)
+    extra = tmp_path / "extra.config"
+    extra.write_text("CONFIG_FUSE_FS=y\n")
+    args = [BUILD_SH, "--out", str(tmp_path / "out"), "--fragment", str(extra)]
+    proc = subprocess.Popen(args, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for line in proc.stdout:
+            if "compiling vmlinux" in line:
+                break
+        else:
+            pytest.fail("build.sh ended before compiling")
+        time.sleep(2)
+        proc.terminate()
+        assert proc.wait(timeout=30) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    kernel_dir = os.path.join(root, "kernel")
+    assert [n for n in os.listdir(kernel_dir) if ".tmp." in n] == []
+    assert run(args + ["--check"], env=env).returncode == 1
+    # The kernel make ran in its own process group; it must be gone too.
+    ps = run(["ps", "-eo", "args"]).stdout
+    assert root not in ps

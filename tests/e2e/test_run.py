@@ -16,7 +16,7 @@ import time
 import pytest
 
 import husktest
-from conftest import assert_no_leftovers, processes_mentioning
+from vmtest import assert_no_leftovers, processes_mentioning
 
 TIMEOUT = 180
 FAILURE = 125  # husk run's own failures

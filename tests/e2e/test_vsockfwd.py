@@ -81,6 +81,12 @@ def test_closing_handle_cancels(guest):
     assert float(f["close_ms"]) < 1000 and f["producer"] == "3"
 
 
+def test_stalled_reader_bounds_buffering(guest):
+    f = scenario(guest, "bounded")
+    assert f["moved_at_500ms"] == f["moved_at_1s"]
+    assert int(f["moved_at_1s"]) <= 512 * 1024
+
+
 def test_killed_producer_is_a_clean_eof(guest):
     f = scenario(guest, "producer_killed")
     assert f["handle_error"] == "0"

@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	assert(strlen(hs.container_id) >= 1 && strlen(hs.container_id) <= RUNTIME_ID_MAX);
 	assert(strlen(hs.exec_id) >= 1 && strlen(hs.exec_id) <= RUNTIME_ID_MAX);
-	n = snprintf(again, sizeof(again), "husk-stdio 1 %s %s %s\n", hs.container_id,
-		     hs.exec_id, stdio_stream_name(hs.stream));
+	n = snprintf(again, sizeof(again), "husk-stdio 1 %s %s %s%s\n", hs.container_id,
+		     hs.exec_id, stdio_stream_name(hs.stream), hs.force_relay ? " relay" : "");
 	assert(n > 0 && (size_t)n == size && memcmp(again, data, size) == 0);
 	return 0;
 }
