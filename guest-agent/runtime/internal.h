@@ -132,8 +132,8 @@ void op_fail(struct runtime_op *op, int r);
 int op_wait(struct runtime_op *op, struct husk_error *err);
 
 /* runtime.c: the steps' effects on containers and processes. */
-void container_discard(struct runtime *rt, struct runtime_container *ctr);
-void process_unlink(struct runtime_container *ctr, struct runtime_process *proc);
+/* The op ended with op->result: commit or undo what it did. */
+void op_settle(struct runtime_op *op);
 bool container_reap_exited(struct runtime *rt, struct runtime_container *ctr,
 			   bool notify);
 int container_create_ready(struct runtime_op *op);

@@ -159,8 +159,8 @@ static int op_watch(struct runtime_op *op, int fd, struct husk_error *err)
 
 /* A new op watching sync_fd (owned by the op from here, also on failure). */
 int op_new(struct runtime *rt, enum op_kind kind, const char *who,
-		  struct runtime_container *ctr, int sync_fd,
-		  struct runtime_op **out, struct husk_error *err)
+	   struct runtime_container *ctr, int sync_fd, struct runtime_op **out,
+	   struct husk_error *err)
 {
 	struct runtime_op *op = calloc(1, sizeof(*op));
 	int r;
@@ -276,51 +276,11 @@ static int op_kill_step(struct runtime_op *op, struct husk_error *err)
 
 void op_finish(struct runtime_op *op, int r)
 {
-	struct runtime_container *ctr = op->ctr;
-	struct runtime_process *proc = op->proc;
-
 	op->step = STEP_DONE;
 	op->result = r;
 	op->sync_fd = safe_close(op->sync_fd);
 	(void)op_arm_timer(op, 0, 0);
-	switch (op->kind) {
-	case OP_CREATE:
-		if (r < 0) {
-			container_discard(op->rt, ctr);
-			op->ctr = NULL;
-			op->proc = NULL;
-			return;
-		}
-		ctr->creating = false;
-		return;
-	case OP_START:
-		ctr->n_ops--;
-		if (r == 0) {
-			proc->started = true;
-			if (!proc->exited)
-				ctr->state = RUNTIME_RUNNING;
-		}
-		break;
-	case OP_EXEC:
-		ctr->n_ops--;
-		if (r == 0) {
-			proc->setting_up = false;
-			proc->started = true;
-			break;
-		}
-		/* a process that got as far as a pid dies with its error */
-		if (proc->pid > 0 && !proc->exited)
-			(void)kill(proc->pid, SIGKILL);
-		process_unlink(ctr, proc);
-		process_free(proc);
-		op->proc = NULL;
-		break;
-	case OP_KILL:
-		ctr->killing = false;
-		return;
-	}
-	if (r < 0)
-		husk_error_prefix(&op->err, "container %s: ", ctr->id);
+	op_settle(op);
 }
 
 /*

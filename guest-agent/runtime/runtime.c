@@ -291,7 +291,7 @@ static void container_unlink(struct runtime *rt, struct runtime_container *ctr)
 }
 
 /* Drop a container whose processes are gone: no cgroup or object left. */
-void container_discard(struct runtime *rt, struct runtime_container *ctr)
+static void container_discard(struct runtime *rt, struct runtime_container *ctr)
 {
 	if (ctr->cgroup)
 		(void)cgroup_remove(ctr->cgroup, NULL);
@@ -299,7 +299,7 @@ void container_discard(struct runtime *rt, struct runtime_container *ctr)
 	container_free(ctr);
 }
 
-void process_unlink(struct runtime_container *ctr, struct runtime_process *proc)
+static void process_unlink(struct runtime_container *ctr, struct runtime_process *proc)
 {
 	for (struct runtime_process **pp = &ctr->processes; *pp; pp = &(*pp)->next) {
 		if (*pp == proc) {
@@ -344,6 +344,55 @@ bool container_reap_exited(struct runtime *rt, struct runtime_container *ctr,
 		}
 	}
 	return all;
+}
+
+/* ------------------------------------------------------------------------ */
+/* What an ended op leaves behind                                            */
+
+void op_settle(struct runtime_op *op)
+{
+	struct runtime_container *ctr = op->ctr;
+	struct runtime_process *proc = op->proc;
+	int r = op->result;
+
+	switch (op->kind) {
+	case OP_CREATE:
+		if (r < 0) {
+			container_discard(op->rt, ctr);
+			op->ctr = NULL;
+			op->proc = NULL;
+			return;
+		}
+		ctr->creating = false;
+		return;
+	case OP_START:
+		ctr->n_ops--;
+		if (r == 0) {
+			proc->started = true;
+			if (!proc->exited)
+				ctr->state = RUNTIME_RUNNING;
+		}
+		break;
+	case OP_EXEC:
+		ctr->n_ops--;
+		if (r == 0) {
+			proc->setting_up = false;
+			proc->started = true;
+			break;
+		}
+		/* a process that got as far as a pid dies with its error */
+		if (proc->pid > 0 && !proc->exited)
+			(void)kill(proc->pid, SIGKILL);
+		process_unlink(ctr, proc);
+		process_free(proc);
+		op->proc = NULL;
+		break;
+	case OP_KILL:
+		ctr->killing = false;
+		return;
+	}
+	if (r < 0)
+		husk_error_prefix(&op->err, "container %s: ", ctr->id);
 }
 
 /* ------------------------------------------------------------------------ */
