@@ -128,7 +128,7 @@ static void on_handle(struct agent_loop *loop, struct loop_source *src, uint32_t
 		forward_end(fw, res.bytes, res.error);
 }
 
-/* -EINVAL from the module: neither end is a pipe (a terminal); the relay copes. */
+/* Hand both ends to vsockfwd.ko; on failure nothing of it is left behind. */
 static int forward_start_kernel(struct stdio_forward *fw, int in_fd, int out_fd,
 				struct husk_error *err)
 {
@@ -138,31 +138,43 @@ static int forward_start_kernel(struct stdio_forward *fw, int in_fd, int out_fd,
 		.in_fd = in_fd,
 		.out_fd = out_fd,
 	};
+	int r;
 
 	fw->handle_fd = ioctl(fw->ch->vsockfwd_fd, VSOCKFWD_SPLICE, &sp);
 	if (fw->handle_fd < 0) {
 		fw->handle_fd = -1;
-		return husk_error_seterrno(err, errno, "exec %s: VSOCKFWD_SPLICE", fw->exec_id);
+		return husk_error_seterrno(err, errno, "VSOCKFWD_SPLICE");
 	}
-	return loop_add(fw->ch->agent->loop, fw->handle_fd, EPOLLIN, on_handle, fw,
-			&fw->handle_src, err);
+	r = loop_add(fw->ch->agent->loop, fw->handle_fd, EPOLLIN, on_handle, fw,
+		     &fw->handle_src, err);
+	if (r < 0)
+		fw->handle_fd = safe_close(fw->handle_fd);	/* cancels it */
+	return r;
 }
 
+/*
+ * The module when in use, else (or when it refuses: -EINVAL for a
+ * terminal, whose pty is no pipe; anything else is worth a warning) the
+ * relay.
+ */
 static int forward_start(struct stdio_forward *fw, bool force_relay, struct husk_error *err)
 {
 	bool in = fw->stream == RUNTIME_STDIN;
 	int in_fd = in ? fw->sock_fd : fw->pipe_fd;
 	int out_fd = in ? fw->pipe_fd : fw->sock_fd;
-	int r;
 
 	if (fw->ch->vsockfwd_fd >= 0 && !force_relay) {
 		struct husk_error kerr = {};
+		int r = forward_start_kernel(fw, in_fd, out_fd, &kerr);
 
-		r = forward_start_kernel(fw, in_fd, out_fd, &kerr);
-		if (r != -EINVAL)
-			return r < 0 ? husk_error_set(err, -r, "%s", kerr.msg) : 0;
-		log_debug("exec %s: %s: %s; using the relay", fw->exec_id,
-			  stdio_stream_name(fw->stream), kerr.msg);
+		if (r == 0)
+			return 0;
+		if (r == -EINVAL)
+			log_debug("exec %s: %s: %s; using the relay", fw->exec_id,
+				  stdio_stream_name(fw->stream), kerr.msg);
+		else
+			log_warn("exec %s: %s: %s; using the relay", fw->exec_id,
+				 stdio_stream_name(fw->stream), kerr.msg);
 	}
 	return relay_start(fw->ch->agent->loop, in_fd, out_fd, in ? 0 : RELAY_SHUT_WR,
 			   on_relay_done, fw, &fw->relay, err);
