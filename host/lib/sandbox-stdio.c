@@ -140,7 +140,7 @@ static ssize_t output_read(struct husk_process *p, enum agent_stream which, int 
 /* Guest stream -> caller, until the stream ends. */
 static void output_relay(struct husk_process *p, enum agent_stream which)
 {
-	int *sink = which == AGENT_STDOUT ? &p->stdout_sink : &p->stderr_sink;
+	const int *sink = which == AGENT_STDOUT ? &p->stdout_sink : &p->stderr_sink;
 	int chan = which == AGENT_STDOUT ? p->stdout_chan : p->stderr_chan;
 	_cleanup_free_ char *buf = malloc(RELAY_CHUNK);
 	bool caller_gone = false;
@@ -163,7 +163,8 @@ static void output_relay(struct husk_process *p, enum agent_stream which)
 			break;
 		}
 	}
-	close_fd(sink);
+	/* EOF for the caller; the fd itself stays until process_free() joined us. */
+	shutdown(*sink, SHUT_WR);
 }
 
 static void *stdout_thread_main(void *arg)
@@ -229,7 +230,8 @@ static void *stdin_thread_main(void *arg)
 		if (write_stdin_all(p, buf, n) < 0)
 			break;
 	}
-	close_fd(&p->stdin_src);
+	/* The caller's further writes fail with EPIPE instead of filling a buffer. */
+	shutdown(p->stdin_src, SHUT_RD);
 	return NULL;
 }
 
@@ -366,6 +368,19 @@ void process_free(struct husk_process *p)
 		return;
 	if (p->stop_efd >= 0)
 		signal_efd(p->stop_efd);
+	/* A caller that stopped reading must not keep a relay blocked in send();
+	 * the fds stay open (threads may use them) until the joins below. */
+	if (p->stdout_sink >= 0)
+		shutdown(p->stdout_sink, SHUT_RDWR);
+	if (p->stderr_sink >= 0)
+		shutdown(p->stderr_sink, SHUT_RDWR);
+	/* Nor a relay blocked on a channel connection (a guest pipe nobody drains). */
+	if (p->stdin_chan >= 0)
+		shutdown(p->stdin_chan, SHUT_RDWR);
+	if (p->stdout_chan >= 0)
+		shutdown(p->stdout_chan, SHUT_RDWR);
+	if (p->stderr_chan >= 0)
+		shutdown(p->stderr_chan, SHUT_RDWR);
 	if (p->wait_started)
 		pthread_join(p->wait_thread, NULL);
 	join_output_relays(p);

@@ -2,11 +2,11 @@
 /* Sandboxes: a VM, its rootfs shares and the agent connection inside it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "husk-common/cleanup.h"
@@ -27,6 +27,7 @@ HUSK_EXPORT void husk_sandbox_config_init(struct husk_sandbox_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	husk_vm_config_init(&cfg->vm);
 	cfg->agent_timeout_ms = AGENT_TIMEOUT_DEFAULT_MS;
+	cfg->cancel_fd = -1;
 }
 
 static int share_add(struct husk_sandbox *sb, const char *tag, const char *path,
@@ -159,11 +160,12 @@ static int agent_timeout_error(struct husk_sandbox *sb, int timeout_ms, struct h
 			      timeout_ms / 1000, timeout_ms % 1000, tail[0] ? tail : "(empty)");
 }
 
-static void sleep_ms(int ms)
+/* Sleep ms unless cancel_fd becomes readable first (then true). */
+static bool sleep_or_cancel(int cancel_fd, int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	struct pollfd pfd = { .fd = cancel_fd, .events = POLLIN };
 
-	nanosleep(&ts, NULL);
+	return poll(&pfd, 1, ms) > 0 && (pfd.revents & POLLIN);
 }
 
 static int min_timeout(int remaining, int cap)
@@ -172,16 +174,22 @@ static int min_timeout(int remaining, int cap)
 }
 
 /* Connect to the agent's port until Health/Check answers SERVING. */
-static int sandbox_wait_agent(struct husk_sandbox *sb, int timeout_ms, struct husk_error *err)
+static int sandbox_wait_agent(struct husk_sandbox *sb, int timeout_ms, int cancel_fd,
+			      struct husk_error *err)
 {
 	int64_t deadline = deadline_after_ms(timeout_ms);
 
 	for (;;) {
 		int remaining = deadline_remaining_ms(deadline);
+		struct husk_vm_exit ex;
 		int fd;
 
 		if (husk_vm_process(sb->vm, NULL) == 1)
 			return qemu_died_error(sb, err);
+		husk_vm_get_exit(sb->vm, &ex);
+		if (ex.vsockd_died)
+			return husk_error_set(err, EPIPE,
+					      "husk-vsockd exited while the guest booted: no way to reach the agent");
 		if (remaining == 0)
 			return agent_timeout_error(sb, timeout_ms, err);
 		fd = husk_vm_vsock_connect(sb->vm, AGENT_VSOCK_PORT, min_timeout(remaining, 1000),
@@ -194,7 +202,9 @@ static int sandbox_wait_agent(struct husk_sandbox *sb, int timeout_ms, struct hu
 				agent_client_close(&sb->agent);
 			}
 		}
-		sleep_ms(AGENT_POLL_INTERVAL_MS);
+		if (sleep_or_cancel(cancel_fd, AGENT_POLL_INTERVAL_MS))
+			return husk_error_set(err, ECANCELED,
+					      "interrupted while waiting for the agent");
 	}
 }
 
@@ -231,7 +241,7 @@ HUSK_EXPORT int husk_sandbox_create(const struct husk_sandbox_config *cfg,
 			r = husk_error_set(err, ENOMEM, "out of memory");
 	}
 	if (r == 0)
-		r = sandbox_wait_agent(sb, timeout, err);
+		r = sandbox_wait_agent(sb, timeout, cfg->cancel_fd, err);
 	if (r == 0) {
 		sb->timings.agent_ready = now_ms();
 		r = agent_create_sandbox(&sb->agent, sb->id, cfg->hostname, err);

@@ -33,3 +33,17 @@ $(RUN_API_TEST): tests/e2e/run-api.c $(LIBHUSK_SO)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -L$(LIBDIR_OUT) -l:libhusk.so.0 \
 		-Wl,-rpath,'$$ORIGIN/../lib'
 E2E_TEST_PREREQS += $(RUN_API_TEST)
+
+# husk run's default guest image when installed (HUSK_GUEST_DIR above).
+.PHONY: install-guest-image
+install-guest-image:
+	@if [ -f $(GUEST_OUT)/vmlinux ] && [ -f $(GUEST_OUT)/initramfs.cpio.gz ]; then \
+		install -D -m 0644 $(GUEST_OUT)/vmlinux $(DESTDIR)$(DATADIR)/husk/guest/vmlinux; \
+		install -D -m 0644 $(GUEST_OUT)/initramfs.cpio.gz \
+			$(DESTDIR)$(DATADIR)/husk/guest/initramfs.cpio.gz; \
+		echo "installed $(DESTDIR)$(DATADIR)/husk/guest/{vmlinux,initramfs.cpio.gz}"; \
+	else \
+		echo "make install: no guest image in $(GUEST_OUT) ('make image' first);" \
+			"husk run will need --kernel and --initrd"; \
+	fi
+INSTALL_EXTRA += install-guest-image

@@ -341,6 +341,17 @@ static int open_signal_fd(void)
 	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/* The signal that cancelled the boot (SIGWINCH does not count: keep waiting is not offered). */
+static int interrupting_signal(int signal_fd)
+{
+	struct signalfd_siginfo si;
+
+	while (read(signal_fd, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo != SIGWINCH)
+			return (int)si.ssi_signo;
+	return SIGINT;
+}
+
 struct timeline {
 	struct husk_sandbox_timings sb;
 	int64_t created, started, exited, vm_gone;
@@ -460,7 +471,13 @@ int cmd_run(int argc, char **argv)
 	cfg.vm.vsock = HUSK_VM_VSOCK_VHOST_USER;
 	cfg.vm.cmdline = o.debug ? "husk.debug" : "quiet";
 	cfg.agent_timeout_ms = o.agent_timeout_ms;
+	cfg.cancel_fd = io.signal_fd;
 	r = husk_sandbox_create(&cfg, spec, &io.sb, &err);
+	if (r == -ECANCELED) {
+		status = 128 + interrupting_signal(io.signal_fd);
+		fprintf(stderr, "husk run: interrupted while the VM booted\n");
+		goto out;
+	}
 	if (r < 0) {
 		fprintf(stderr, "husk run: %s\n", err.msg);
 		goto out;

@@ -96,9 +96,13 @@ struct husk_sandbox_config {
 	const char *id;			/* sandbox id; NULL: the VM's name */
 	const char *hostname;		/* guest hostname; NULL: none set */
 	int agent_timeout_ms;		/* VM start to agent ready; default 60000 */
+	/* -1 (default) or an fd whose readability makes the wait for the agent
+	 * give up with -ECANCELED (husk run passes its signalfd). */
+	int cancel_fd;
 	/* Rootfs directories to share over virtio-9p besides spec's (below). */
 	const struct husk_spec *const *specs;
 	size_t n_specs;
+	uint64_t reserved[4];		/* for later versions; zero */
 };
 
 void husk_sandbox_config_init(struct husk_sandbox_config *cfg);
@@ -107,7 +111,9 @@ void husk_sandbox_config_init(struct husk_sandbox_config *cfg);
  * Start the VM with the rootfs of spec (may be NULL) and of cfg->specs
  * shared, wait until the agent answers grpc.Health/Check, create the
  * sandbox in the agent.  On timeout, -ETIMEDOUT and the error carries the
- * tail of the guest console; if QEMU dies first, -ECHILD with its stderr.
+ * tail of the guest console; if QEMU dies first, -ECHILD with its stderr;
+ * -ECANCELED when cfg->cancel_fd became readable.  Nothing is left behind
+ * on failure.
  */
 int husk_sandbox_create(const struct husk_sandbox_config *cfg,
 			const struct husk_spec *spec,
@@ -128,6 +134,7 @@ struct husk_sandbox_timings {
 	int64_t start;			/* husk_sandbox_create() called */
 	int64_t qemu_spawned;		/* QEMU runs, QMP answered */
 	int64_t agent_ready;		/* Health/Check answered SERVING */
+	int64_t reserved[4];
 };
 void husk_sandbox_get_timings(const struct husk_sandbox *sb,
 			      struct husk_sandbox_timings *t);
@@ -166,6 +173,7 @@ struct husk_stdio {
 struct husk_process_options {
 	bool open_stdin;		/* give the process a stdin the caller writes */
 	unsigned short rows, cols;	/* initial terminal size (0: agent default) */
+	uint64_t reserved[2];		/* zero */
 };
 
 /*
@@ -206,6 +214,7 @@ struct husk_container_stats {
 	uint64_t pids_current;
 	uint64_t pids_limit;		/* 0: none */
 	uint64_t cpu_usage_ns;
+	uint64_t reserved[4];
 };
 
 int husk_container_stats(struct husk_container *ctr, struct husk_container_stats *st,
