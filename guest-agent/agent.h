@@ -20,6 +20,7 @@ struct agent_conn;
 struct agent_process;
 struct agent_oom;
 struct log_reader;
+struct pending_entry;
 struct stdio_channel;
 
 struct agent_sandbox {
@@ -46,6 +47,7 @@ struct agent {
 
 	struct agent_conn *conns;		/* open ttRPC connections */
 	struct agent_process *procs;		/* processes the server tracks */
+	struct pending_entry *pending;		/* runtime ops in flight (pending.c) */
 	struct agent_oom *oom;			/* memory.events watcher */
 	struct agent_sandbox sandbox;
 
@@ -65,7 +67,7 @@ void agent_server_flush(struct agent *agent, int timeout_ms);
 /* signals.c: signalfd for SIGCHLD/SIGTERM/SIGINT/SIGPWR, reaping. */
 int agent_signals_start(struct agent *agent, struct husk_error *err);
 void agent_signals_stop(struct agent *agent);
-/* Reap every exited child now (also called outside SIGCHLD for bounded waits). */
+/* Reap every exited child now. */
 void agent_reap_children(struct agent *agent);
 /* Shutdown: reap until no child is left or timeout_ms passed. */
 void agent_reap_until_childless(int timeout_ms);

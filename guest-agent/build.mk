@@ -1,7 +1,7 @@
 # guest-agent/: husk-agent, a static binary (PID 1 of the guest).
 AGENT_SRCS := $(addprefix guest-agent/,main.c config.c log.c init.c loop.c listen.c \
 	signals.c server.c logstream.c process.c oom.c rpc.c rpc-container.c rpc-process.c \
-	rpc-sandbox.c rpc-network.c netlink.c rpc-copyfile.c)
+	rpc-sandbox.c rpc-network.c netlink.c rpc-copyfile.c pending.c)
 AGENT_SRCS += guest-agent/storage.c
 AGENT_SRCS += guest-agent/stdio-channel.c guest-agent/stdio-handshake.c guest-agent/relay.c
 AGENT_OBJS := $(call objs-of,$(AGENT_SRCS))

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "logstream.h"
 #include "oom.h"
+#include "pending.h"
 #include "process.h"
 #include "stdio-channel.h"
 
@@ -92,6 +93,7 @@ static int agent_start(struct agent *agent, struct husk_error *err)
 
 static void agent_stop(struct agent *agent)
 {
+	agent_pending_cancel_all(agent);
 	if (agent->srv)
 		agent_server_flush(agent, SHUTDOWN_FLUSH_MS);
 	agent_process_untrack_all(agent);

@@ -12,12 +12,10 @@
 
 #include "log.h"
 #include "oom.h"
+#include "pending.h"
 #include "process.h"
 #include "rpc.h"
 #include "storage.h"
-
-/* RemoveContainer's default bound when the request says 0, as the runtime's. */
-#define REMOVE_DEFAULT_TIMEOUT_SEC 10
 
 /* Fields of CreateContainerRequest husk-agent does not act on; refuse rather than ignore. */
 static bool create_check_unsupported(struct husk_ttrpc_call *call,
@@ -41,12 +39,37 @@ static bool create_check_unsupported(struct husk_ttrpc_call *call,
 	return false;
 }
 
+/* The create ended: track the init process, or undo the storage mounts. */
+static void create_done(struct agent_pending *p, int r, const struct husk_error *err)
+{
+	struct agent *agent = p->agent;
+	struct runtime_container *ctr = p->ctr;
+	struct husk_error terr = {};
+
+	if (r == 0) {
+		r = agent_process_track(agent, runtime_container_init(ctr), &terr);
+		err = &terr;
+		/* out of memory: the init only waits for GO, it dies within ms */
+		if (r < 0)
+			(void)runtime_container_remove(agent->rt, ctr, 0, NULL);
+	}
+	if (r < 0) {
+		log_warn("CreateContainer %s: %s", p->id, err->msg);
+		storage_unmount_container(p->id);
+		rpc_reply_error(p->call, r, err);
+		return;
+	}
+	agent_oom_watch(agent, ctr);
+	log_info("container %s created", p->id);
+	rpc_reply_ok(p->call);
+}
+
 RPC_HANDLER(create_container)
 {
 	const Grpc__CreateContainerRequest *req = (const void *)msg;
 	struct agent *agent = userdata;
 	struct container_config *cfg = NULL;
-	struct runtime_container *ctr;
+	struct runtime_op *op;
 	struct husk_error err = {};
 	int r;
 
@@ -60,7 +83,8 @@ RPC_HANDLER(create_container)
 					     req->container_id);
 		return;
 	}
-	if (runtime_container_find(agent->rt, req->container_id)) {
+	/* also while a create of that id is still in flight: its mounts are in use */
+	if (runtime_container_id_taken(agent->rt, req->container_id)) {
 		husk_ttrpc_call_reply_status(call, HUSK_TTRPC_ALREADY_EXISTS,
 					     "container_id: container %s already exists",
 					     req->container_id);
@@ -82,24 +106,23 @@ RPC_HANDLER(create_container)
 		husk_ttrpc_call_reply_status(call, HUSK_TTRPC_INVALID_ARGUMENT, "%s", err.msg);
 		return;
 	}
-	r = runtime_container_create(agent->rt, agent->sandbox.id, req->container_id,
-				     req->exec_id, cfg, &ctr, &err);
+	r = runtime_container_create_begin(agent->rt, agent->sandbox.id, req->container_id,
+					   req->exec_id, cfg, &op, &err);
 	if (r < 0) {
 		log_warn("CreateContainer %s: %s", req->container_id, err.msg);
 		storage_unmount_container(req->container_id);
 		rpc_reply_error(call, r, &err);
 		return;
 	}
-	r = agent_process_track(agent, runtime_container_init(ctr), &err);
-	if (r < 0) {
-		runtime_container_remove(agent->rt, ctr, 0, NULL);
-		storage_unmount_container(req->container_id);
-		rpc_reply_error(call, r, &err);
-		return;
-	}
-	agent_oom_watch(agent, ctr);
-	log_info("container %s created", req->container_id);
-	rpc_reply_ok(call);
+	agent_pending_watch(agent, op, call, create_done, NULL, req->container_id);
+}
+
+static void start_done(struct agent_pending *p, int r, const struct husk_error *err)
+{
+	if (r < 0)
+		rpc_reply_error(p->call, r, err);
+	else
+		rpc_reply_ok(p->call);
 }
 
 RPC_HANDLER(start_container)
@@ -107,6 +130,7 @@ RPC_HANDLER(start_container)
 	const Grpc__StartContainerRequest *req = (const void *)msg;
 	struct agent *agent = userdata;
 	struct runtime_container *ctr = rpc_container(agent, call, req->container_id);
+	struct runtime_op *op;
 	struct husk_error err = {};
 	int r;
 
@@ -117,39 +141,38 @@ RPC_HANDLER(start_container)
 					     "container %s: already started", req->container_id);
 		return;
 	}
-	r = runtime_container_start(agent->rt, ctr, &err);
+	r = runtime_container_start_begin(agent->rt, ctr, &op, &err);
 	if (r < 0) {
 		rpc_reply_error(call, r, &err);
 		return;
 	}
-	rpc_reply_ok(call);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	agent_pending_watch(agent, op, call, start_done, ctr, req->container_id);
 }
 
 /*
- * Kill what runs and reap it here, bounded, so parked WaitProcess calls get
- * the real exit status before the container's bookkeeping goes away.
+ * Everything in the container has died and every exit is recorded, so
+ * parked WaitProcess calls got the real status: now drop the bookkeeping.
  */
-static void container_kill_and_reap(struct agent *agent, struct runtime_container *ctr,
-				    unsigned int timeout_sec)
+static void remove_done(struct agent_pending *p, int r, const struct husk_error *err)
 {
-	long long deadline = now_ms() + timeout_sec * 1000LL;
+	struct agent *agent = p->agent;
+	struct husk_error rerr = {};
 
-	if (agent_container_exited(agent, ctr))
+	if (r < 0) {
+		rpc_reply_error(p->call, r, err);
 		return;
-	(void)runtime_signal(agent->rt, ctr, NULL, SIGKILL, NULL);
-	while (!agent_container_exited(agent, ctr) && now_ms() < deadline) {
-		agent_reap_children(agent);
-		if (!agent_container_exited(agent, ctr))
-			usleep(2000);
 	}
+	agent_oom_unwatch(agent, p->ctr);
+	agent_container_untrack(agent, p->ctr);
+	/* the cgroup is empty: this does not wait */
+	r = runtime_container_remove(agent->rt, p->ctr, 0, &rerr);
+	if (r < 0) {
+		rpc_reply_error(p->call, r, &rerr);
+		return;
+	}
+	storage_unmount_container(p->id);
+	log_info("container %s removed", p->id);
+	rpc_reply_ok(p->call);
 }
 
 RPC_HANDLER(remove_container)
@@ -157,24 +180,20 @@ RPC_HANDLER(remove_container)
 	const Grpc__RemoveContainerRequest *req = (const void *)msg;
 	struct agent *agent = userdata;
 	/* Read before any lookup: a failed lookup answers, which frees req. */
-	unsigned int timeout = req->timeout ? req->timeout : REMOVE_DEFAULT_TIMEOUT_SEC;
+	unsigned int timeout = req->timeout;
 	struct runtime_container *ctr = rpc_container(agent, call, req->container_id);
+	struct runtime_op *op;
 	struct husk_error err = {};
 	int r;
 
 	if (!ctr)
 		return;
-	container_kill_and_reap(agent, ctr, timeout);
-	agent_oom_unwatch(agent, ctr);
-	agent_container_untrack(agent, ctr);
-	r = runtime_container_remove(agent->rt, ctr, timeout, &err);
+	r = runtime_container_kill_begin(agent->rt, ctr, timeout, &op, &err);
 	if (r < 0) {
 		rpc_reply_error(call, r, &err);
 		return;
 	}
-	storage_unmount_container(req->container_id);
-	log_info("container %s removed", req->container_id);
-	rpc_reply_ok(call);
+	agent_pending_watch(agent, op, call, remove_done, ctr, runtime_container_id(ctr));
 }
 
 RPC_HANDLER(update_container)

@@ -4,8 +4,27 @@
 #include <signal.h>
 
 #include "log.h"
+#include "pending.h"
 #include "process.h"
 #include "rpc.h"
+
+/* The exec'd process runs (or failed to): track it for its stdio and wait. */
+static void exec_done(struct agent_pending *p, int r, const struct husk_error *err)
+{
+	struct runtime_process *proc = p->proc;
+	struct husk_error terr = {};
+
+	if (r == 0) {
+		r = agent_process_track(p->agent, proc, &terr);
+		err = &terr;
+		if (r < 0)
+			(void)runtime_signal(p->agent->rt, p->ctr, proc, SIGKILL, NULL);
+	}
+	if (r < 0)
+		rpc_reply_error(p->call, r, err);
+	else
+		rpc_reply_ok(p->call);
+}
 
 RPC_HANDLER(exec_process)
 {
@@ -13,7 +32,7 @@ RPC_HANDLER(exec_process)
 	struct agent *agent = userdata;
 	struct runtime_container *ctr = rpc_container(agent, call, req->container_id);
 	struct process_config *pc = NULL;
-	struct runtime_process *proc;
+	struct runtime_op *op;
 	struct husk_error err = {};
 	int r;
 
@@ -44,18 +63,12 @@ RPC_HANDLER(exec_process)
 		husk_ttrpc_call_reply_status(call, HUSK_TTRPC_INVALID_ARGUMENT, "%s", err.msg);
 		return;
 	}
-	r = runtime_exec(agent->rt, ctr, req->exec_id, pc, &proc, &err);
+	r = runtime_exec_begin(agent->rt, ctr, req->exec_id, pc, &op, &err);
 	if (r < 0) {
 		rpc_reply_error(call, r, &err);
 		return;
 	}
-	r = agent_process_track(agent, proc, &err);
-	if (r < 0) {
-		(void)runtime_signal(agent->rt, ctr, proc, SIGKILL, NULL);
-		rpc_reply_error(call, r, &err);
-		return;
-	}
-	rpc_reply_ok(call);
+	agent_pending_watch(agent, op, call, exec_done, ctr, req->container_id);
 }
 
 RPC_HANDLER(signal_process)

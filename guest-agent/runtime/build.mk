@@ -2,7 +2,7 @@
 # guest-agent/build.mk links $(RUNTIME_OBJS); the unit tests and the fuzz
 # target below use them directly.
 RUNTIME_SRCS := $(addprefix guest-agent/runtime/, \
-	spec.c cgroup.c process.c child.c runtime.c)
+	spec.c cgroup.c process.c child.c runtime.c op.c)
 RUNTIME_OBJS := $(call objs-of,$(RUNTIME_SRCS))
 RUNTIME_CPPFLAGS := -Iguest-agent/runtime
 # no libraries beyond libc: capabilities, clone3 and openat2 are raw syscalls

@@ -656,6 +656,10 @@ static int open_container_pty(const struct child_plan *plan)
 	slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (slave < 0)
 		child_fail(plan->sync_fd, errno, "open the pty slave", NULL);
+	/* the process owns its terminal, so it can reopen $(tty) as its user */
+	if (fchown(slave, pc->uid, (gid_t)-1) < 0)
+		child_fail(plan->sync_fd, errno, "chown the pty slave to the process's uid",
+			   NULL);
 	if (pc->rows && pc->cols) {
 		struct winsize ws = { .ws_row = pc->rows, .ws_col = pc->cols };
 

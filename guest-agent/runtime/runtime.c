@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,14 +16,11 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "husk-common/cleanup.h"
 #include "cgroup.h"
 #include "internal.h"
-
-#define REMOVE_DEFAULT_TIMEOUT_S 10
 
 static const int ns_clone_flags[NS_COUNT] = {
 	[NS_PID] = CLONE_NEWPID,
@@ -98,9 +94,17 @@ struct runtime_container *runtime_container_find(struct runtime *rt,
 						 const char *id)
 {
 	for (struct runtime_container *c = rt->containers; c; c = c->next)
-		if (strcmp(c->id, id) == 0)
+		if (!c->creating && strcmp(c->id, id) == 0)
 			return c;
 	return NULL;
+}
+
+bool runtime_container_id_taken(struct runtime *rt, const char *id)
+{
+	for (struct runtime_container *c = rt->containers; c; c = c->next)
+		if (strcmp(c->id, id) == 0)
+			return true;
+	return false;
 }
 
 const char *runtime_container_id(const struct runtime_container *ctr)
@@ -132,7 +136,7 @@ struct runtime_process *runtime_process_find(struct runtime_container *ctr,
 					     const char *exec_id)
 {
 	for (struct runtime_process *p = ctr->processes; p; p = p->next)
-		if (!p->forgotten && strcmp(p->exec_id, exec_id) == 0)
+		if (!p->forgotten && !p->setting_up && strcmp(p->exec_id, exec_id) == 0)
 			return p;
 	return NULL;
 }
@@ -159,6 +163,9 @@ bool runtime_child_exited(struct runtime *rt, pid_t pid, int wait_status)
 				process_record_exit(rt, p, wait_status);
 				return true;
 			}
+	/* maybe an exec'd process whose op has not read its pid yet */
+	rt->unclaimed[rt->unclaimed_next] = (struct unclaimed_exit){ pid, wait_status };
+	rt->unclaimed_next = (rt->unclaimed_next + 1) % RUNTIME_UNCLAIMED_EXITS;
 	return false;
 }
 
@@ -182,54 +189,6 @@ void runtime_process_forget(struct runtime_process *proc)
 /* ------------------------------------------------------------------------ */
 /* Talking to a child being set up                                           */
 
-/*
- * Receive one message; 1 = got one, 0 = EOF (the child exec'd or died).
- * A passed descriptor lands in *fd (else -1).
- */
-static int sync_recv(int sock, struct sync_msg *msg, int *fd, const char *who,
-		     struct husk_error *err)
-{
-	struct pollfd pfd = { .fd = sock, .events = POLLIN };
-	struct iovec iov = { .iov_base = msg, .iov_len = sizeof(*msg) };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
-	};
-	ssize_t n;
-	int r;
-
-	*fd = -1;
-	do {
-		r = poll(&pfd, 1, RUNTIME_SETUP_TIMEOUT_MS);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return husk_error_seterrno(err, errno, "%s: poll", who);
-	if (r == 0)
-		return husk_error_set(err, ETIMEDOUT, "%s: no answer from the process within %d ms",
-				      who, RUNTIME_SETUP_TIMEOUT_MS);
-	do {
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return husk_error_seterrno(err, errno, "%s: recv", who);
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(fd, CMSG_DATA(c), sizeof(int));
-	if (n == 0)
-		return 0;
-	if (n != (ssize_t)sizeof(*msg)) {
-		*fd = safe_close(*fd);
-		return husk_error_set(err, EPROTO, "%s: short sync message", who);
-	}
-	msg->text[sizeof(msg->text) - 1] = '\0';
-	return 1;
-}
-
 static int sync_send(int fd, int type, const char *who, struct husk_error *err)
 {
 	struct sync_msg msg = { .type = type };
@@ -237,55 +196,6 @@ static int sync_send(int fd, int type, const char *who, struct husk_error *err)
 	if (send(fd, &msg, sizeof(msg), MSG_NOSIGNAL) < 0)
 		return husk_error_seterrno(err, errno, "%s: send", who);
 	return 0;
-}
-
-/* A child's SYNC_ERROR becomes the caller's error, in the child's words. */
-static int child_error(const struct sync_msg *msg, const char *who,
-		       struct husk_error *err)
-{
-	return husk_error_seterrno(err, msg->value ? msg->value : EIO, "%s: %s",
-				   who, msg->text);
-}
-
-static int unexpected(const struct sync_msg *msg, const char *who,
-		      struct husk_error *err)
-{
-	if (msg->type == SYNC_ERROR)
-		return child_error(msg, who, err);
-	return husk_error_set(err, EPROTO, "%s: unexpected sync message %d",
-			      who, msg->type);
-}
-
-/*
- * Receive until a message of type `want` arrives (1), or until EOF when
- * want is 0 (the child exec'd: 0).  A pty master sent on the way becomes
- * proc's stdio.
- */
-static int sync_wait_for(int sock, int want, struct runtime_process *proc,
-			 struct sync_msg *msg, const char *who,
-			 struct husk_error *err)
-{
-	for (;;) {
-		int fd = -1;
-		int r = sync_recv(sock, msg, &fd, who, err);
-
-		if (r > 0 && msg->type == SYNC_PTY && fd >= 0) {
-			r = process_adopt_pty(proc, fd, err);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		safe_close(fd);
-		if (r < 0)
-			return r;
-		if (r == 0)
-			return want ? husk_error_set(err, ECHILD,
-						     "%s: the process died during setup",
-						     who) : 0;
-		if (msg->type == want)
-			return 1;
-		return unexpected(msg, who, err);
-	}
 }
 
 /* fork-like clone3 straight into the container's cgroup. */
@@ -370,55 +280,6 @@ static void container_free(struct runtime_container *ctr)
 	free(ctr);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * SIGKILL everything in the container and wait, bounded, for its cgroup to
- * empty (zombies do not count).  Then reap the container's processes the
- * loop has not reaped yet; with `notify`, their exits are reported so
- * pending waits get answered (not for a container create is discarding:
- * the caller never saw it).
- */
-static int container_kill_and_wait(struct runtime *rt, struct runtime_container *ctr,
-				   unsigned int timeout_s, bool notify,
-				   struct husk_error *err)
-{
-	int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
-	int r;
-
-	if (ctr->processes && ctr->processes->pid > 0 && !ctr->processes->exited)
-		(void)kill(ctr->processes->pid, SIGKILL);
-	while (!cgroup_is_empty(ctr->cgroup)) {
-		r = cgroup_signal_all(ctr->cgroup, SIGKILL, err);
-		if (r < 0)
-			return r;
-		if (now_ms() >= deadline)
-			return husk_error_set(err, ETIMEDOUT,
-					      "container %s: processes still alive after %u s",
-					      ctr->id, timeout_s);
-		(void)poll(NULL, 0, 5);
-	}
-	for (struct runtime_process *p = ctr->processes; p; p = p->next) {
-		int status;
-
-		if (p->pid <= 0 || p->exited)
-			continue;
-		if (waitpid(p->pid, &status, WNOHANG) != p->pid)
-			continue;
-		if (notify)
-			process_record_exit(rt, p, status);
-		else
-			p->exited = true;
-	}
-	return 0;
-}
-
 static void container_unlink(struct runtime *rt, struct runtime_container *ctr)
 {
 	for (struct runtime_container **pp = &rt->containers; *pp; pp = &(*pp)->next) {
@@ -429,15 +290,109 @@ static void container_unlink(struct runtime *rt, struct runtime_container *ctr)
 	}
 }
 
-/* Undo a create that failed half-way: no process, cgroup or object left. */
+/* Drop a container whose processes are gone: no cgroup or object left. */
 static void container_discard(struct runtime *rt, struct runtime_container *ctr)
 {
-	if (ctr->cgroup) {
-		(void)container_kill_and_wait(rt, ctr, REMOVE_DEFAULT_TIMEOUT_S,
-					      false, NULL);
+	if (ctr->cgroup)
 		(void)cgroup_remove(ctr->cgroup, NULL);
-	}
+	container_unlink(rt, ctr);
 	container_free(ctr);
+}
+
+static void process_unlink(struct runtime_container *ctr, struct runtime_process *proc)
+{
+	for (struct runtime_process **pp = &ctr->processes; *pp; pp = &(*pp)->next) {
+		if (*pp == proc) {
+			*pp = proc->next;
+			return;
+		}
+	}
+}
+
+/*
+ * Record the status of a process that left the cgroup but that the loop
+ * has not reaped: reap it here.  True once every process's status is known.
+ * With `notify` the exits are reported (pending waits get answered); not
+ * for a create being undone, which the caller never saw.
+ */
+bool container_reap_exited(struct runtime *rt, struct runtime_container *ctr,
+				  bool notify)
+{
+	struct runtime_process *p, *next;
+	bool all = true;
+
+	for (p = ctr->processes; p; p = next) {
+		int status;
+		pid_t r;
+
+		next = p->next;		/* the exit callback may forget p */
+		if (p->pid <= 0 || p->exited)
+			continue;
+		r = waitpid(p->pid, &status, WNOHANG);
+		if (r == 0) {
+			all = false;
+			continue;
+		}
+		/* reaped by somebody else (ECHILD): it died of our SIGKILL */
+		if (r < 0)
+			status = SIGKILL;
+		if (notify) {
+			process_record_exit(rt, p, status);
+		} else {
+			p->exited = true;
+			p->exit_code = process_exit_code(status);
+		}
+	}
+	return all;
+}
+
+/* ------------------------------------------------------------------------ */
+/* What an ended op leaves behind                                            */
+
+void op_settle(struct runtime_op *op)
+{
+	struct runtime_container *ctr = op->ctr;
+	struct runtime_process *proc = op->proc;
+	int r = op->result;
+
+	switch (op->kind) {
+	case OP_CREATE:
+		if (r < 0) {
+			container_discard(op->rt, ctr);
+			op->ctr = NULL;
+			op->proc = NULL;
+			return;
+		}
+		ctr->creating = false;
+		return;
+	case OP_START:
+		ctr->n_ops--;
+		if (r == 0) {
+			proc->started = true;
+			if (!proc->exited)
+				ctr->state = RUNTIME_RUNNING;
+		}
+		break;
+	case OP_EXEC:
+		ctr->n_ops--;
+		if (r == 0) {
+			proc->setting_up = false;
+			proc->started = true;
+			break;
+		}
+		/* a process that got as far as a pid dies with its error */
+		if (proc->pid > 0 && !proc->exited)
+			(void)kill(proc->pid, SIGKILL);
+		process_unlink(ctr, proc);
+		process_free(proc);
+		op->proc = NULL;
+		break;
+	case OP_KILL:
+		ctr->killing = false;
+		return;
+	}
+	if (r < 0)
+		husk_error_prefix(&op->err, "container %s: ", ctr->id);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -506,15 +461,20 @@ static int map_user_ns(const struct container_config *cfg, pid_t pid, int sync_f
 	return r;
 }
 
+
+/*
+ * Clone the init process into the container's cgroup and namespaces.  It
+ * talks over child_sock (closed here, whatever happens); sync is the
+ * agent's end.  On failure after the clone, init->pid is set: the caller
+ * kills what was made.
+ */
 static int spawn_init(struct runtime_container *ctr, struct runtime_process *init,
-		      uint64_t cap_mask, struct husk_error *err)
+		      int sync, int child_sock, struct husk_error *err)
 {
 	const struct container_config *cfg = ctr->cfg;
 	struct process_stdio_pair sp;
 	struct child_plan plan = { 0 };
 	_cleanup_close_ int cgroup_fd = -1;
-	int sv[2] = { -1, -1 };
-	struct sync_msg msg;
 	pid_t pid;
 	int r;
 
@@ -529,15 +489,11 @@ static int spawn_init(struct runtime_container *ctr, struct runtime_process *ini
 	r = process_stdio_open(cfg->process, &sp, err);
 	if (r < 0)
 		goto out_join;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		r = husk_error_seterrno(err, errno, "sync socketpair");
-		goto out_stdio;
-	}
 
-	plan.sync_fd = sv[1];
+	plan.sync_fd = child_sock;
 	memcpy(plan.stdio, sp.child, sizeof(plan.stdio));
 	plan.proc = cfg->process;
-	plan.cap_mask = cap_mask;
+	plan.cap_mask = capability_mask();
 	plan.cfg = cfg;
 	plan.cgroup = ctr->cgroup;
 	plan.wait_mapped = cfg->ns[NS_USER].enabled;
@@ -545,39 +501,28 @@ static int spawn_init(struct runtime_container *ctr, struct runtime_process *ini
 
 	pid = clone_into_cgroup(init_clone_flags(cfg), cgroup_fd);
 	if (pid == 0) {
-		close(sv[0]);
+		close(sync);
 		child_run_init(&plan);
 	}
-	sv[1] = safe_close(sv[1]);
+	child_sock = safe_close(child_sock);
 	process_stdio_close_child(&sp);
 	if (pid < 0) {
 		r = husk_error_seterrno(err, errno, "clone3 into %s", ctr->cgroup);
-		goto out_sync;
+		goto out_stdio;
 	}
 	init->pid = pid;
 	init->terminal = cfg->process->terminal;
 	init->stdio = sp.agent;
 	sp.agent = (struct runtime_stdio){ -1, -1, -1, -1 };
+	if (plan.wait_mapped)
+		r = map_user_ns(cfg, pid, sync, err);
 
-	if (plan.wait_mapped) {
-		r = map_user_ns(cfg, pid, sv[0], err);
-		if (r < 0)
-			goto out_sync;
-	}
-	r = sync_wait_for(sv[0], SYNC_READY, init, &msg, "container setup", err);
-	if (r < 0)
-		goto out_sync;
-	ctr->sync_fd = TAKE_FD(sv[0]);
-	r = open_container_ns(ctr, pid, err);
-	goto out_stdio;
-
-out_sync:
-	safe_close(sv[0]);
 out_stdio:
 	process_stdio_close_child(&sp);
 	process_stdio_close_agent(&sp.agent);
 out_join:
 	close_fds(plan.join_fds, NS_COUNT);
+	safe_close(child_sock);
 	return r;
 }
 
@@ -595,14 +540,46 @@ static int container_init_memory_events(struct runtime_container *ctr,
 	return 0;
 }
 
-int runtime_container_create(struct runtime *rt, const char *sandbox_id,
-			     const char *id, const char *exec_id,
-			     struct container_config *cfg,
-			     struct runtime_container **out,
-			     struct husk_error *err)
+/* The init reported SYNC_READY: keep its sync socket and namespaces. */
+int container_create_ready(struct runtime_op *op)
+{
+	struct runtime_container *ctr = op->ctr;
+
+	ctr->sync_fd = TAKE_FD(op->sync_fd);
+	if (ctr->processes->exited)
+		ctr->state = RUNTIME_STOPPED;
+	return open_container_ns(ctr, ctr->processes->pid, &op->err);
+}
+
+
+/* cgroup, limits and the init process: the create steps up to its wait. */
+static int create_setup(struct runtime *rt, struct runtime_op *op)
+{
+	struct runtime_container *ctr = op->ctr;
+	int child_sock = -1;
+	int r;
+
+	r = cgroup_create(rt->cgroup_root, ctr->sandbox_id, ctr->id, &ctr->cgroup, &op->err);
+	if (r == 0)
+		r = cgroup_apply_resources(ctr->cgroup, &ctr->cfg->resources, &op->err);
+	if (r == 0)
+		r = container_init_memory_events(ctr, &op->err);
+	if (r == 0)
+		r = op_sync_pair(op, &child_sock, &op->err);
+	if (r == 0)
+		r = spawn_init(ctr, op->proc, op->sync_fd, child_sock, &op->err);
+	if (r == 0)
+		r = op_wait_setup(op, STEP_WAIT_READY);
+	return r;
+}
+
+int runtime_container_create_begin(struct runtime *rt, const char *sandbox_id,
+				   const char *id, const char *exec_id,
+				   struct container_config *cfg,
+				   struct runtime_op **out, struct husk_error *err)
 {
 	struct runtime_container *ctr;
-	struct runtime_process *init;
+	struct runtime_op *op;
 	int r;
 
 	if (runtime_id_validate(sandbox_id, "sandbox_id", err) < 0 ||
@@ -611,7 +588,7 @@ int runtime_container_create(struct runtime *rt, const char *sandbox_id,
 		container_config_free(cfg);
 		return -EINVAL;
 	}
-	if (runtime_container_find(rt, id)) {
+	if (runtime_container_id_taken(rt, id)) {
 		container_config_free(cfg);
 		return husk_error_set(err, EEXIST, "container %s already exists", id);
 	}
@@ -620,86 +597,124 @@ int runtime_container_create(struct runtime *rt, const char *sandbox_id,
 		container_config_free(cfg);
 		return husk_error_set(err, ENOMEM, "container %s: out of memory", id);
 	}
-	init = process_new(ctr, exec_id);
-	if (!init) {
-		r = husk_error_set(err, ENOMEM, "container %s: out of memory", id);
-		goto fail;
-	}
-	ctr->processes = init;
-
-	r = cgroup_create(rt->cgroup_root, sandbox_id, id, &ctr->cgroup, err);
-	if (r < 0)
-		goto fail;
-	r = cgroup_apply_resources(ctr->cgroup, &cfg->resources, err);
-	if (r < 0)
-		goto fail;
-	r = container_init_memory_events(ctr, err);
-	if (r < 0)
-		goto fail;
-	r = spawn_init(ctr, init, capability_mask(), err);
-	if (r < 0)
-		goto fail;
-
-	ctr->state = RUNTIME_CREATED;
+	ctr->creating = true;
 	ctr->next = rt->containers;
 	rt->containers = ctr;
-	*out = ctr;
-	return 0;
-fail:
-	if (err)
+	ctr->processes = process_new(ctr, exec_id);
+	r = ctr->processes ? op_new(rt, OP_CREATE, "container setup", ctr, -1, &op, err)
+			   : husk_error_set(err, ENOMEM, "out of memory");
+	if (r < 0) {
 		husk_error_prefix(err, "container %s: ", id);
-	container_discard(rt, ctr);
+		container_discard(rt, ctr);
+		return r;
+	}
+	op->proc = ctr->processes;
+	r = create_setup(rt, op);
+	if (r < 0 && op->proc->pid <= 0) {
+		/* nothing runs yet: undo at once */
+		husk_error_prefix(&op->err, "container %s: ", id);
+		if (err)
+			*err = op->err;
+		op_finish(op, r);
+		op_release(op);
+		return r;
+	}
+	if (r < 0)
+		op_fail(op, r);	/* reported by runtime_op_advance() once undone */
+	*out = op;
+	return 0;
+}
+
+int runtime_container_create(struct runtime *rt, const char *sandbox_id,
+			     const char *id, const char *exec_id,
+			     struct container_config *cfg,
+			     struct runtime_container **out,
+			     struct husk_error *err)
+{
+	struct runtime_op *op;
+	int r;
+
+	r = runtime_container_create_begin(rt, sandbox_id, id, exec_id, cfg, &op, err);
+	if (r < 0)
+		return r;
+	r = op_wait(op, err);
+	if (r == 0)
+		*out = runtime_op_container(op);
+	runtime_op_free(op);
 	return r;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Start, exec                                                               */
 
-int runtime_container_start(struct runtime *rt, struct runtime_container *ctr,
-			    struct husk_error *err)
+int runtime_container_start_begin(struct runtime *rt, struct runtime_container *ctr,
+				  struct runtime_op **out, struct husk_error *err)
 {
-	struct runtime_process *init = ctr->processes;
-	struct sync_msg msg;
+	struct runtime_op *op;
 	int r;
 
 	if (ctr->state != RUNTIME_CREATED || ctr->sync_fd < 0)
 		return husk_error_set(err, EINVAL, "container %s: not in the created state",
 				      ctr->id);
-	r = sync_send(ctr->sync_fd, SYNC_GO, "start", err);
-	/* until EOF: the socket closes on execve */
-	if (r == 0)
-		r = sync_wait_for(ctr->sync_fd, 0, init, &msg, "start", err);
-	ctr->sync_fd = safe_close(ctr->sync_fd);
+	/* the socket is the op's from here, also when it fails to start */
+	r = op_new(rt, OP_START, "start", ctr, TAKE_FD(ctr->sync_fd), &op, err);
 	if (r < 0)
 		return container_error(err, ctr, r);
-	init->started = true;
-	if (!init->exited)
-		ctr->state = RUNTIME_RUNNING;
+	r = sync_send(op->sync_fd, SYNC_GO, "start", err);
+	if (r < 0) {
+		op_release(op);
+		return container_error(err, ctr, r);
+	}
+	op->proc = ctr->processes;
+	ctr->n_ops++;
+	/* until EOF: the socket closes on execve */
+	r = op_wait_setup(op, STEP_WAIT_EXEC);
+	if (r < 0)
+		op_fail(op, r);
+	*out = op;
 	return 0;
 }
 
+int runtime_container_start(struct runtime *rt, struct runtime_container *ctr,
+			    struct husk_error *err)
+{
+	struct runtime_op *op;
+	int r;
+
+	r = runtime_container_start_begin(rt, ctr, &op, err);
+	if (r < 0)
+		return r;
+	r = op_wait(op, err);
+	runtime_op_free(op);
+	return r;
+}
+
+/*
+ * Clone an exec'd process (through an intermediate that joins the
+ * container's namespaces).  It talks over child_sock (closed here); sync
+ * is the agent's end.
+ */
 static int spawn_exec(struct runtime_container *ctr, struct runtime_process *proc,
-		      const struct process_config *pc, struct husk_error *err)
+		      const struct process_config *pc, int sync, int child_sock,
+		      struct husk_error *err)
 {
 	struct process_stdio_pair sp;
 	struct child_plan plan = { 0 };
 	_cleanup_close_ int cgroup_fd = -1;
-	int sv[2] = { -1, -1 };
-	struct sync_msg msg;
 	pid_t pid;
 	int r;
 
 	cgroup_fd = open(ctr->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cgroup_fd < 0)
+	if (cgroup_fd < 0) {
+		safe_close(child_sock);
 		return husk_error_seterrno(err, errno, "open %s", ctr->cgroup);
-	r = process_stdio_open(pc, &sp, err);
-	if (r < 0)
-		return r;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		r = husk_error_seterrno(err, errno, "sync socketpair");
-		goto out;
 	}
-	plan.sync_fd = sv[1];
+	r = process_stdio_open(pc, &sp, err);
+	if (r < 0) {
+		safe_close(child_sock);
+		return r;
+	}
+	plan.sync_fd = child_sock;
 	memcpy(plan.stdio, sp.child, sizeof(plan.stdio));
 	plan.proc = pc;
 	plan.cap_mask = capability_mask();
@@ -707,76 +722,132 @@ static int spawn_exec(struct runtime_container *ctr, struct runtime_process *pro
 
 	pid = clone_into_cgroup(0, cgroup_fd);
 	if (pid == 0) {
-		close(sv[0]);
+		close(sync);
 		child_run_exec(&plan);
 	}
-	sv[1] = safe_close(sv[1]);
+	safe_close(child_sock);
 	process_stdio_close_child(&sp);
 	if (pid < 0) {
 		r = husk_error_seterrno(err, errno, "clone3 into %s", ctr->cgroup);
-		goto out;
+	} else {
+		proc->terminal = pc->terminal;
+		proc->stdio = sp.agent;
+		sp.agent = (struct runtime_stdio){ -1, -1, -1, -1 };
 	}
-	proc->terminal = pc->terminal;
-	proc->stdio = sp.agent;
-	sp.agent = (struct runtime_stdio){ -1, -1, -1, -1 };
-	/* first the intermediate names the process, then the process itself
-	 * reports a failure or closes the socket by exec'ing */
-	r = sync_wait_for(sv[0], SYNC_PID, proc, &msg, "exec", err);
-	if (r < 0)
-		goto out;
-	proc->pid = msg.value;
-	r = sync_wait_for(sv[0], 0, proc, &msg, "exec", err);
-	if (r < 0)
-		goto out;
-	proc->started = true;
-out:
-	safe_close(sv[0]);
-	safe_close(sv[1]);
-	process_stdio_close_child(&sp);
 	process_stdio_close_agent(&sp.agent);
 	return r;
+}
+
+/*
+ * The intermediate named the process.  If the loop already reaped that pid
+ * (the process may exec and exit before this op reads the message), its
+ * status waits among the unclaimed exits.
+ */
+void exec_learn_pid(struct runtime_op *op, pid_t pid)
+{
+	struct runtime *rt = op->rt;
+
+	op->proc->pid = pid;
+	for (unsigned int i = 0; i < RUNTIME_UNCLAIMED_EXITS; i++) {
+		struct unclaimed_exit *u = &rt->unclaimed[i];
+
+		if (u->pid == pid && pid > 0) {
+			op->proc->exited = true;
+			op->proc->exit_code = process_exit_code(u->status);
+			u->pid = 0;
+			return;
+		}
+	}
+}
+
+static struct runtime_process *process_lookup(struct runtime_container *ctr,
+					      const char *exec_id)
+{
+	for (struct runtime_process *p = ctr->processes; p; p = p->next)
+		if (!p->forgotten && strcmp(p->exec_id, exec_id) == 0)
+			return p;
+	return NULL;
+}
+
+static int exec_check(struct runtime_container *ctr, const char *exec_id,
+		      struct husk_error *err)
+{
+	if (runtime_id_validate(exec_id, "exec_id", err) < 0)
+		return -EINVAL;
+	if (ctr->killing)
+		return husk_error_set(err, EBUSY, "container %s: being removed", ctr->id);
+	if (ctr->state != RUNTIME_RUNNING)
+		return husk_error_set(err, EINVAL, "container %s: not running", ctr->id);
+	if (process_lookup(ctr, exec_id))
+		return husk_error_set(err, EEXIST, "container %s: exec id %s is taken",
+				      ctr->id, exec_id);
+	return 0;
+}
+
+int runtime_exec_begin(struct runtime *rt, struct runtime_container *ctr,
+		       const char *exec_id, struct process_config *pc,
+		       struct runtime_op **out, struct husk_error *err)
+{
+	struct runtime_process *proc, **tail;
+	struct runtime_op *op;
+	int child_sock = -1;
+	int r;
+
+	r = exec_check(ctr, exec_id, err);
+	if (r < 0)
+		goto out;
+	proc = process_new(ctr, exec_id);
+	if (!proc) {
+		r = husk_error_set(err, ENOMEM, "container %s: out of memory", ctr->id);
+		goto out;
+	}
+	r = op_new(rt, OP_EXEC, "exec", ctr, -1, &op, err);
+	if (r < 0) {
+		process_free(proc);
+		container_error(err, ctr, r);
+		goto out;
+	}
+	r = op_sync_pair(op, &child_sock, err);
+	if (r == 0)
+		r = spawn_exec(ctr, proc, pc, op->sync_fd, child_sock, err);
+	if (r < 0) {
+		op_release(op);
+		process_free(proc);
+		container_error(err, ctr, r);
+		goto out;
+	}
+	/* listed (not found) from now on, so its exit is recorded */
+	proc->setting_up = true;
+	for (tail = &ctr->processes; *tail; tail = &(*tail)->next)
+		;
+	*tail = proc;
+	op->proc = proc;
+	ctr->n_ops++;
+	/* first the intermediate names the process, then the process itself
+	 * reports a failure or closes the socket by exec'ing */
+	r = op_wait_setup(op, STEP_WAIT_PID);
+	if (r < 0)
+		op_fail(op, r);
+	*out = op;
+out:
+	process_config_free(pc);
+	return r < 0 ? r : 0;
 }
 
 int runtime_exec(struct runtime *rt, struct runtime_container *ctr,
 		 const char *exec_id, struct process_config *pc,
 		 struct runtime_process **out, struct husk_error *err)
 {
-	struct runtime_process *proc, **tail;
+	struct runtime_op *op;
 	int r;
 
-	if (runtime_id_validate(exec_id, "exec_id", err) < 0) {
-		r = -EINVAL;
-		goto out;
-	}
-	if (ctr->state != RUNTIME_RUNNING) {
-		r = husk_error_set(err, EINVAL, "container %s: not running", ctr->id);
-		goto out;
-	}
-	if (runtime_process_find(ctr, exec_id)) {
-		r = husk_error_set(err, EEXIST, "container %s: exec id %s is taken",
-				   ctr->id, exec_id);
-		goto out;
-	}
-	proc = process_new(ctr, exec_id);
-	if (!proc) {
-		r = husk_error_set(err, ENOMEM, "container %s: out of memory", ctr->id);
-		goto out;
-	}
-	r = spawn_exec(ctr, proc, pc, err);
-	if (r < 0) {
-		/* a process that got as far as a pid dies with its error */
-		if (proc->pid > 0)
-			(void)kill(proc->pid, SIGKILL);
-		process_free(proc);
-		container_error(err, ctr, r);
-		goto out;
-	}
-	for (tail = &ctr->processes; *tail; tail = &(*tail)->next)
-		;
-	*tail = proc;
-	*out = proc;
-out:
-	process_config_free(pc);
+	r = runtime_exec_begin(rt, ctr, exec_id, pc, &op, err);
+	if (r < 0)
+		return r;
+	r = op_wait(op, err);
+	if (r == 0)
+		*out = runtime_op_process(op);
+	runtime_op_free(op);
 	return r;
 }
 
@@ -868,16 +939,43 @@ int runtime_container_oom_kills(struct runtime_container *ctr, uint64_t *count,
 /* ------------------------------------------------------------------------ */
 /* Remove                                                                    */
 
+int runtime_container_kill_begin(struct runtime *rt, struct runtime_container *ctr,
+				 unsigned int timeout_sec, struct runtime_op **out,
+				 struct husk_error *err)
+{
+	struct runtime_op *op;
+	int r;
+
+	if (ctr->killing)
+		return husk_error_set(err, EBUSY, "container %s: removal in progress", ctr->id);
+	if (ctr->n_ops)
+		return husk_error_set(err, EBUSY, "container %s: a start or exec is in progress",
+				      ctr->id);
+	r = op_new(rt, OP_KILL, "remove", ctr, -1, &op, err);
+	if (r < 0)
+		return container_error(err, ctr, r);
+	/* a frozen task only dies once thawed */
+	if (ctr->state == RUNTIME_PAUSED)
+		(void)cgroup_freeze(ctr->cgroup, false, NULL);
+	ctr->killing = true;
+	r = op_start_killing(op, timeout_sec ? timeout_sec : REMOVE_DEFAULT_TIMEOUT_S, true);
+	if (r < 0)
+		op_fail(op, r);
+	*out = op;
+	return 0;
+}
+
 int runtime_container_remove(struct runtime *rt, struct runtime_container *ctr,
 			     unsigned int timeout_sec, struct husk_error *err)
 {
+	struct runtime_op *op;
 	int r;
 
-	if (ctr->state == RUNTIME_PAUSED)
-		(void)cgroup_freeze(ctr->cgroup, false, NULL);
-	r = container_kill_and_wait(rt, ctr, timeout_sec ? timeout_sec
-							 : REMOVE_DEFAULT_TIMEOUT_S,
-				    true, err);
+	r = runtime_container_kill_begin(rt, ctr, timeout_sec, &op, err);
+	if (r < 0)
+		return r;
+	r = op_wait(op, err);
+	runtime_op_free(op);
 	if (r == 0)
 		r = cgroup_remove(ctr->cgroup, err);
 	if (r < 0)
@@ -891,6 +989,9 @@ void runtime_free(struct runtime *rt)
 {
 	if (!rt)
 		return;
+	/* their owners should have freed them; cancel what is left */
+	while (rt->ops)
+		runtime_op_free(rt->ops);
 	while (rt->containers) {
 		struct runtime_container *ctr = rt->containers;
 

@@ -7,9 +7,13 @@
  * on validated data.  Nothing here waits for a container process to exit:
  * the agent's loop reaps children with waitpid() and hands each status to
  * runtime_child_exited(), which records it and calls the exit callback.
- * The only waits are bounded ones on a process still being set up (create,
- * start, exec: the child reports over a sync socket within a timeout) and
- * the bounded kill-and-wait of runtime_container_remove().
+ *
+ * What does wait (a process being set up answers over a sync socket, a
+ * killed cgroup takes a while to empty) comes in two forms: a *_begin()
+ * call returning a struct runtime_op, a state machine behind one pollable
+ * fd that the agent's loop drives with runtime_op_advance() and that never
+ * blocks; and the plain call (runtime_container_create() etc.), which is
+ * begin + drive to the end on the caller's thread, for tests and tools.
  *
  * Functions return 0 or -errno and fill the optional husk_error record with
  * a message naming the container, the field or the failed setup step.
@@ -30,6 +34,7 @@
 
 struct runtime;
 struct runtime_container;
+struct runtime_op;
 struct container_config;	/* a validated oci.Spec (see spec.h) */
 struct process_config;		/* a validated oci.Process */
 
@@ -134,6 +139,7 @@ struct runtime_process {
 
 	/* private to the runtime */
 	bool forgotten;
+	bool setting_up;	/* its exec op is pending: not found */
 	struct runtime_process *next;
 };
 
@@ -184,6 +190,8 @@ enum runtime_state {
 
 struct runtime_container *runtime_container_find(struct runtime *rt,
 						 const char *id);
+/* The id is in use, also by a container whose create is still pending. */
+bool runtime_container_id_taken(struct runtime *rt, const char *id);
 const char *runtime_container_id(const struct runtime_container *ctr);
 enum runtime_state runtime_container_state(const struct runtime_container *ctr);
 struct runtime_process *runtime_container_init(struct runtime_container *ctr);
@@ -252,6 +260,57 @@ int runtime_container_pids(struct runtime_container *ctr, pid_t **pids,
  */
 int runtime_container_remove(struct runtime *rt, struct runtime_container *ctr,
 			     unsigned int timeout_sec, struct husk_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* The same, without blocking                                                */
+
+/*
+ * The *_begin() calls check what they can at once (returning -errno with
+ * err filled, nothing left behind) and otherwise return 0 with *op
+ * pending.  Watch runtime_op_fd(op) for EPOLLIN (level-triggered) and call
+ * runtime_op_advance() when it is readable: -EINPROGRESS while pending,
+ * else the result the blocking call would have returned, with the same
+ * error message and the same guarantees (a failed create has left no
+ * process, cgroup or mount by the time it reports).  Then read the result
+ * and runtime_op_free() the op.
+ *
+ * While a create is pending its container is not found by
+ * runtime_container_find() (but its id is taken); an exec'd process is
+ * not found by runtime_process_find() until its exec succeeded.  A kill
+ * while a start or exec of the container is pending fails with -EBUSY, and
+ * so does a second kill or an exec during a kill.
+ */
+int runtime_container_create_begin(struct runtime *rt, const char *sandbox_id,
+				   const char *id, const char *exec_id,
+				   struct container_config *cfg,
+				   struct runtime_op **op, struct husk_error *err);
+int runtime_container_start_begin(struct runtime *rt, struct runtime_container *ctr,
+				  struct runtime_op **op, struct husk_error *err);
+int runtime_exec_begin(struct runtime *rt, struct runtime_container *ctr,
+		       const char *exec_id, struct process_config *pc,
+		       struct runtime_op **op, struct husk_error *err);
+/*
+ * The first half of runtime_container_remove(): SIGKILL what runs and
+ * finish once the cgroup is empty and every process's exit is recorded
+ * (exit callbacks called), or -ETIMEDOUT after timeout_sec (0: 10 s).
+ * The container stays; runtime_container_remove() then removes it at once.
+ */
+int runtime_container_kill_begin(struct runtime *rt, struct runtime_container *ctr,
+				 unsigned int timeout_sec, struct runtime_op **op,
+				 struct husk_error *err);
+
+int runtime_op_fd(const struct runtime_op *op);
+int runtime_op_advance(struct runtime_op *op, struct husk_error *err);
+/* After success: the new container (create) or process (exec), else NULL. */
+struct runtime_container *runtime_op_container(const struct runtime_op *op);
+struct runtime_process *runtime_op_process(const struct runtime_op *op);
+/*
+ * Free a finished op, or cancel a pending one: a create then kills what it
+ * made and waits for that (bounded) here; a start or exec fails as if the
+ * process had died; a kill stops trying.  runtime_free() cancels what is
+ * left, so free ops first when you keep pointers to them.
+ */
+void runtime_op_free(struct runtime_op *op);
 
 /* ------------------------------------------------------------------------ */
 /* Statistics and OOM                                                        */

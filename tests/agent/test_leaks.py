@@ -35,10 +35,15 @@ def test_fifty_containers_leak_nothing(agent_factory, pb, rootfs):
     for i in range(50):
         # Every fifth one has a terminal, every third an exec'd process too.
         terminal = i % 5 == 0
-        cid = sb.create(["sh", "-c", f"echo {i}; sleep 0.05"], cid=f"leak{i}", terminal=terminal)
+        exec_too = i % 3 == 0
+        # An exec needs a live init (a dead pid namespace refuses new
+        # processes): that init waits for the exec'd process to let it go.
+        init = (f"echo {i}; until [ -e /tmp/go ]; do sleep 0.01; done" if exec_too
+                else f"echo {i}; sleep 0.05")
+        cid = sb.create(["sh", "-c", init], cid=f"leak{i}", terminal=terminal)
         sb.start(cid)
-        if i % 3 == 0:
-            eid = sb.exec(cid, ["echo", "exec"])
+        if exec_too:
+            eid = sb.exec(cid, ["sh", "-c", "echo exec; touch /tmp/go"])
             assert sb.read_all(cid, eid) == b"exec\n"
             assert sb.wait(cid, eid) == 0
         out = sb.read_all(cid, cid).replace(b"\r", b"")

@@ -76,7 +76,18 @@ def read_to_eof(s):
 
 
 def agent_fds(agent):
-    return len(os.listdir(f"/proc/{agent.pid}/fd"))
+    """The agent's open fds once the count holds still: connections, relays and
+    containers of an earlier test wind down on the loop after their replies."""
+    def count():
+        return len(os.listdir(f"/proc/{agent.pid}/fd"))
+    last, deadline = count(), time.monotonic() + 3
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = count()
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 # -- handshake ---------------------------------------------------------------

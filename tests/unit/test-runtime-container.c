@@ -830,6 +830,221 @@ static void test_pids_limit(void **state)
 	assert_int_equal(code, 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The non-blocking ops                                                      */
+
+/* Drive op to its end as the agent's loop would: poll its fd, advance. */
+static int drive(struct runtime_op *op, struct husk_error *err)
+{
+	for (;;) {
+		struct pollfd p = { .fd = runtime_op_fd(op), .events = POLLIN };
+		int r = runtime_op_advance(op, err);
+
+		if (r != -EINPROGRESS)
+			return r;
+		assert_true(poll(&p, 1, 20000) > 0);
+	}
+}
+
+/* The op stays pending for ms: its fd never says there is more to do. */
+static void assert_pending_for(struct runtime_op *op, int ms)
+{
+	struct pollfd p = { .fd = runtime_op_fd(op), .events = POLLIN };
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		int left = ms - (int)((t1.tv_sec - t0.tv_sec) * 1000 +
+				      (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			return;
+		if (poll(&p, 1, left) > 0)
+			assert_int_equal(runtime_op_advance(op, NULL), -EINPROGRESS);
+	}
+}
+
+/* cgroup.freeze of the sandbox's cgroup, behind the runtime's back. */
+static void freeze_sandbox(bool on)
+{
+	char path[PATH_MAX * 2];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/husk", cgroup_root);
+	(void)mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/husk/%s", cgroup_root, SANDBOX);
+	(void)mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/husk/%s/cgroup.freeze", cgroup_root, SANDBOX);
+	f = fopen(path, "we");
+	assert_non_null(f);
+	fputs(on ? "1" : "0", f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static struct runtime_op *create_begin(struct fixture *f, const char *id,
+				       struct husk_error *err)
+{
+	struct container_config *cfg = NULL;
+	struct runtime_op *op = NULL;
+
+	if (runtime_spec_parse(&f->ts.spec, id, &cfg, err) < 0 ||
+	    runtime_container_create_begin(f->rt, SANDBOX, id, id, cfg, &op, err) < 0)
+		fail_msg("create %s: %s", id, err->msg);
+	return op;
+}
+
+static void test_async_create_waits_on_a_frozen_child(void **state)
+{
+	struct fixture *f = *state;
+	struct husk_error err = { 0 };
+	struct container_config *cfg = NULL;
+	struct runtime_container *ctr;
+	struct runtime_op *op, *dup = NULL;
+
+	SKIP_UNLESS_READY(f);
+	ts_init(&f->ts, rootfs, (const char *[]){ "echo", "thawed", NULL });
+	freeze_sandbox(true);
+	op = create_begin(f, "frozen", &err);
+	assert_pending_for(op, 300);
+	/* not found while pending, but the id is taken */
+	assert_null(runtime_container_find(f->rt, "frozen"));
+	assert_true(runtime_container_id_taken(f->rt, "frozen"));
+	assert_int_equal(runtime_spec_parse(&f->ts.spec, "frozen", &cfg, &err), 0);
+	assert_int_equal(runtime_container_create_begin(f->rt, SANDBOX, "frozen", "frozen",
+							cfg, &dup, &err), -EEXIST);
+	assert_null(dup);
+	freeze_sandbox(false);
+	assert_int_equal(drive(op, &err), 0);
+	ctr = runtime_op_container(op);
+	runtime_op_free(op);
+	assert_ptr_equal(runtime_container_find(f->rt, "frozen"), ctr);
+
+	assert_int_equal(runtime_container_start_begin(f->rt, ctr, &op, &err), 0);
+	assert_int_equal(drive(op, &err), 0);
+	runtime_op_free(op);
+	assert_string_equal(read_all(runtime_container_init(ctr)->stdio.out), "thawed\n");
+	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
+}
+
+static void test_async_cancelled_create_leaves_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct husk_error err = { 0 };
+	char cg[PATH_MAX * 2];
+	int fds;
+
+	SKIP_UNLESS_READY(f);
+	ts_init(&f->ts, rootfs, (const char *[]){ "true", NULL });
+	fds = count_fds();
+	freeze_sandbox(true);
+	struct runtime_op *op = create_begin(f, "cancelled", &err);
+
+	assert_pending_for(op, 50);
+	runtime_op_free(op);	/* SIGKILL reaches frozen tasks */
+	snprintf(cg, sizeof(cg), "%s/husk/%s/cancelled", cgroup_root, SANDBOX);
+	assert_int_equal(access(cg, F_OK), -1);
+	assert_false(runtime_container_id_taken(f->rt, "cancelled"));
+	assert_int_equal(exits_seen, 0);
+	assert_int_equal(count_fds(), fds);
+	freeze_sandbox(false);
+}
+
+static void test_async_failed_create_reports_once_undone(void **state)
+{
+	struct fixture *f = *state;
+	struct husk_error err = { 0 };
+	char cg[PATH_MAX * 2];
+
+	SKIP_UNLESS_READY(f);
+	ts_init(&f->ts, rootfs, (const char *[]){ "true", NULL });
+	static const char *const bind_opts[] = { "rbind", NULL };
+	ts_add_mount(&f->ts, "/data", "bind", "/no/such/source", bind_opts);
+	struct runtime_op *op = create_begin(f, "bad-async", &err);
+
+	/* the same error as the blocking call, and by then nothing is left */
+	assert_int_equal(drive(op, &err), -ENOENT);
+	assert_null(runtime_op_container(op));
+	runtime_op_free(op);
+	assert_non_null(strstr(err.msg, "container bad-async: container setup: bind source /no/such/source"));
+	snprintf(cg, sizeof(cg), "%s/husk/%s/bad-async", cgroup_root, SANDBOX);
+	assert_int_equal(access(cg, F_OK), -1);
+	assert_false(runtime_container_id_taken(f->rt, "bad-async"));
+}
+
+/*
+ * The agent's loop may reap an exec'd process before its op has read the
+ * pid: the status must still reach the process.
+ */
+static void test_async_exec_reaped_before_its_pid_is_known(void **state)
+{
+	struct fixture *f = *state;
+	struct husk_error err = { 0 };
+	struct runtime_container *ctr;
+	struct runtime_process *ex;
+	struct process_config *pc = NULL;
+	struct runtime_op *op = NULL, *busy = NULL;
+
+	SKIP_UNLESS_READY(f);
+	ts_init(&f->ts, rootfs, (const char *[]){ "sleep", "1000", NULL });
+	ctr = create(f, "early-reap", &err);
+	if (!ctr)
+		fail_msg("create: %s", err.msg);
+	assert_int_equal(runtime_container_start(f->rt, ctr, &err), 0);
+
+	Grpc__Process p = f->ts.process;
+	char *args[] = { (char *)"sh", (char *)"-c", (char *)"exit 5" };
+	p.args = args;
+	p.n_args = 3;
+	assert_int_equal(runtime_process_parse(&p, &pc, &err), 0);
+	assert_int_equal(runtime_exec_begin(f->rt, ctr, "quick", pc, &op, &err), 0);
+	/* pending: not found yet, and the container cannot be killed meanwhile */
+	assert_null(runtime_process_find(ctr, "quick"));
+	assert_int_equal(runtime_container_kill_begin(f->rt, ctr, 0, &busy, &err), -EBUSY);
+	/* the intermediate and the process both exit; reap them unseen */
+	for (int i = 0; i < 2; i++) {
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
+
+		assert_true(pid > 0);
+		assert_false(runtime_child_exited(f->rt, pid, status));
+	}
+	assert_int_equal(drive(op, &err), 0);
+	ex = runtime_op_process(op);
+	runtime_op_free(op);
+	assert_ptr_equal(runtime_process_find(ctr, "quick"), ex);
+	assert_true(ex->exited);
+	assert_int_equal(ex->exit_code, 5);
+	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
+}
+
+static void test_async_kill_is_exclusive(void **state)
+{
+	struct fixture *f = *state;
+	struct husk_error err = { 0 };
+	struct runtime_container *ctr;
+	struct process_config *pc = NULL;
+	struct runtime_op *op = NULL, *other = NULL;
+
+	SKIP_UNLESS_READY(f);
+	ts_init(&f->ts, rootfs, (const char *[]){ "sleep", "1000", NULL });
+	ctr = create(f, "kill-once", &err);
+	if (!ctr)
+		fail_msg("create: %s", err.msg);
+	assert_int_equal(runtime_container_start(f->rt, ctr, &err), 0);
+	assert_int_equal(runtime_container_kill_begin(f->rt, ctr, 0, &op, &err), 0);
+	assert_int_equal(runtime_container_kill_begin(f->rt, ctr, 0, &other, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "removal in progress"));
+	assert_int_equal(runtime_process_parse(&f->ts.process, &pc, &err), 0);
+	assert_int_equal(runtime_exec_begin(f->rt, ctr, "late", pc, &other, &err), -EBUSY);
+	assert_int_equal(drive(op, &err), 0);
+	runtime_op_free(op);
+	/* every exit is recorded (the op reaped it) and reported */
+	assert_true(runtime_container_init(ctr)->exited);
+	assert_int_equal(runtime_container_init(ctr)->exit_code, 128 + SIGKILL);
+	assert_int_equal(exits_seen, 1);
+	assert_int_equal(runtime_container_remove(f->rt, ctr, 0, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -855,6 +1070,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cgroup_mount_shows_leaf, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_join_namespace_by_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_containers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_create_waits_on_a_frozen_child, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_async_cancelled_create_leaves_nothing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_async_failed_create_reports_once_undone, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_async_exec_reaped_before_its_pid_is_known,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_kill_is_exclusive, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
