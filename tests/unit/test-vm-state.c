@@ -90,7 +90,9 @@ static pid_t spawn_sleeper(const char *dir)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		execl("/bin/sh", "sh", "-c", "sleep 100", dir, (char *)NULL);
+		/* Re-exec ourselves as a lone sleeper whose cmdline names dir
+		 * (a shell would fork or exec away and leave orphans). */
+		execl("/proc/self/exe", "test-vm-state", "--sleeper", dir, (char *)NULL);
 		_exit(127);
 	}
 	close(exec_pipe[1]);
@@ -168,8 +170,14 @@ static void test_root_must_be_absolute(void **state)
 	assert_int_equal(husk_state_reap("/nonexistent/husk-root", NULL), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--sleeper") == 0) {
+		alarm(100);
+		for (;;)
+			pause();
+	}
+
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_locked_private_dir),
 		cmocka_unit_test(test_reap_dead_owner),
