@@ -14,6 +14,36 @@
 #include "husk-common/cleanup.h"
 #include "vm-internal.h"
 
+/*
+ * KVM's supported CPUID must offer what QEMU's default CPU model asks for.
+ * Some nested or emulated /dev/kvm implementations accept KVM_CREATE_VM and
+ * even run real-mode code, yet lack SSE3 (QEMU warns "host doesn't support
+ * requested feature: CPUID.01H:ECX.pni") and Linux guests hang early in
+ * boot.  Every x86-64 CPU with real virtualisation has SSE3 and long mode.
+ */
+static bool kvm_cpuid_usable(int kvm)
+{
+	enum { MAX_ENTRIES = 256 };
+	_cleanup_free_ struct kvm_cpuid2 *cpuid = NULL;
+	bool sse3 = false, long_mode = false;
+
+	cpuid = calloc(1, sizeof(*cpuid) + MAX_ENTRIES * sizeof(cpuid->entries[0]));
+	if (!cpuid)
+		return false;
+	cpuid->nent = MAX_ENTRIES;
+	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, cpuid) < 0)
+		return false;
+	for (unsigned int i = 0; i < cpuid->nent && i < MAX_ENTRIES; i++) {
+		const struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function == 1)
+			sse3 = e->ecx & 1u;
+		else if (e->function == 0x80000001)
+			long_mode = e->edx & (1u << 29);
+	}
+	return sse3 && long_mode;
+}
+
 bool vm_probe_kvm(void)
 {
 	_cleanup_close_ int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -24,7 +54,7 @@ bool vm_probe_kvm(void)
 	if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
 		return false;
 	vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	return vm >= 0;
+	return vm >= 0 && kvm_cpuid_usable(kvm);
 }
 
 unsigned long vm_tsc_khz_from_cpuinfo(const char *text)
