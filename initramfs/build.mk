@@ -21,6 +21,7 @@ $(HUSK_EXTRACT_VMLINUX): $(OBJ_OUT)/initramfs/extract-vmlinux.o $(INITRAMFS_LIB)
 	$(CC) $(LDFLAGS) $(PIE_LDFLAGS) -o $@ $^
 
 ALL_TARGETS += $(HUSK_MKINITRAMFS) $(HUSK_EXTRACT_VMLINUX)
+INSTALL_BINS += $(HUSK_MKINITRAMFS) $(HUSK_EXTRACT_VMLINUX)
 
 # ---- unit tests and fuzz targets -------------------------------------------
 UNIT_TESTS += $(UNIT_OUT)/test-mkinitramfs

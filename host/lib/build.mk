@@ -18,6 +18,7 @@ $(LIBHUSK_SO): $(PROTO_LIB)
 $(LIBHUSK_A): $(PROTO_OBJS)
 
 $(LIBHUSK_OBJS): CFLAGS += -fvisibility=hidden
+$(call objs-of,host/lib/vm-argv.c): CPPFLAGS += -DHUSK_LIBEXECDIR='"$(LIBEXECDIR)/husk"'
 
 $(LIBHUSK_SO): $(LIBHUSK_OBJS) $(COMMON_LIB) host/lib/libhusk.map
 	@mkdir -p $(@D)
@@ -54,13 +55,12 @@ install-libhusk: $(LIBHUSK_SO) $(LIBHUSK_A)
 	install -D -m 0755 $(LIBHUSK_SO) $(DESTDIR)$(LIBDIR)/libhusk.so.0
 	ln -sf libhusk.so.0 $(DESTDIR)$(LIBDIR)/libhusk.so
 	install -D -m 0644 $(LIBHUSK_A) $(DESTDIR)$(LIBDIR)/libhusk.a
-	install -D -m 0644 host/include/husk/husk.h $(DESTDIR)$(INCLUDEDIR)/husk/husk.h
+	install -D -m 0644 -t $(DESTDIR)$(INCLUDEDIR)/husk host/include/husk/*.h
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(HUSK_VERSION)|' \
+		packaging/husk.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/husk.pc
 INSTALL_EXTRA += install-libhusk
-# husk.h includes it: installed alongside.
-.PHONY: install-libhusk-sandbox
-install-libhusk-sandbox:
-	install -D -m 0644 host/include/husk/husk-sandbox.h $(DESTDIR)$(INCLUDEDIR)/husk/husk-sandbox.h
-INSTALL_EXTRA += install-libhusk-sandbox
 
 # The sandbox side: config.json conversion (host/lib/oci-*.c).
 UNIT_TESTS += $(UNIT_OUT)/test-oci-spec

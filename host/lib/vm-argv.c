@@ -383,7 +383,7 @@ int vm_find_vsockd(const struct husk_vm_config *cfg, char **path,
 {
 	char dir[PATH_MAX];
 
-	/* Installed and build trees both keep husk-vsockd next to husk. */
+	/* A build tree keeps husk-vsockd next to husk. */
 	if (!cfg->vsockd && !getenv("HUSK_VSOCKD") &&
 	    self_exe_dir(dir, sizeof(dir) - 16) == 0) {
 		_cleanup_free_ char *cand = path_join(dir, "husk-vsockd");
@@ -391,6 +391,10 @@ int vm_find_vsockd(const struct husk_vm_config *cfg, char **path,
 		if (cand && find_program(cand, path) == 0)
 			return 0;
 	}
+	/* Where `make install` puts it (LIBEXECDIR/husk). */
+	if (!cfg->vsockd && !getenv("HUSK_VSOCKD") &&
+	    find_program(HUSK_LIBEXECDIR "/husk-vsockd", path) == 0)
+		return 0;
 	return find_configured(cfg->vsockd, "HUSK_VSOCKD", "husk-vsockd", path, err);
 }
 

@@ -1,10 +1,10 @@
 # The husk command line: thin over libhusk, linked against libhusk.so.0.
 HUSK_TOOL_SRCS := host/tools/husk.c host/tools/vm-cmd.c
-HUSK_TOOL_SRCS += host/tools/run.c host/tools/run-io.c
+HUSK_TOOL_SRCS += host/tools/run.c host/tools/run-io.c host/tools/guest-files.c
 HUSK_TOOL_OBJS := $(call objs-of,$(HUSK_TOOL_SRCS))
 $(call objs-of,host/tools/husk.c): CPPFLAGS += -Ihost/lib
-# husk run's default guest image when not run from a build tree.
-$(call objs-of,host/tools/run.c): CPPFLAGS += -DHUSK_GUEST_DIR='"$(DATADIR)/husk/guest"'
+# The default guest image when husk does not run from a build tree.
+$(call objs-of,host/tools/guest-files.c): CPPFLAGS += -DHUSK_GUEST_DIR='"$(DATADIR)/husk/guest"'
 HUSK_TOOL      := $(BINDIR_OUT)/husk
 
 $(HUSK_TOOL): $(HUSK_TOOL_OBJS) $(LIBHUSK_SO)
@@ -57,7 +57,6 @@ OCI_TOOL_SRCS := $(addprefix host/tools/,oci-main.c oci-ctl.c oci-relay.c oci-mo
 OCI_TOOL_OBJS := $(call objs-of,$(OCI_TOOL_SRCS))
 OCI_LIB_OBJS := $(call objs-of,host/lib/oci-state.c host/lib/oci-hooks.c)
 $(OCI_TOOL_OBJS): CPPFLAGS += -Ihost/lib
-$(call objs-of,host/tools/oci-main.c): CPPFLAGS += -DHUSK_GUEST_DIR='"$(DATADIR)/husk/guest"'
 OCI_TOOL_STATIC := $(OCI_LIB_OBJS) $(call objs-of,host/lib/json.c) $(COMMON_LIB)
 HUSK_TOOL_OBJS += $(OCI_TOOL_OBJS) $(OCI_TOOL_STATIC)
 $(HUSK_TOOL): $(OCI_TOOL_OBJS) $(OCI_TOOL_STATIC)
@@ -65,6 +64,7 @@ $(HUSK_TOOL): $(OCI_TOOL_OBJS) $(OCI_TOOL_STATIC)
 UNIT_TESTS += $(UNIT_OUT)/test-oci-state
 UNIT_DEPS_test-oci-state := $(OCI_LIB_OBJS) $(call objs-of,host/lib/json.c) $(COMMON_LIB)
 UNIT_TESTS += $(UNIT_OUT)/test-oci-tool
-UNIT_DEPS_test-oci-tool := $(call objs-of,host/tools/oci-main.c host/tools/oci-ctl.c) \
+UNIT_DEPS_test-oci-tool := $(call objs-of,host/tools/oci-main.c host/tools/oci-ctl.c \
+	host/tools/guest-files.c) \
 	$(UNIT_DEPS_test-oci-state)
 $(OBJ_OUT)/tests/unit/test-oci-tool.o: CPPFLAGS += -Ihost/lib

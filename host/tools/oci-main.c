@@ -16,11 +16,8 @@
 #include <unistd.h>
 
 #include "husk-common/cleanup.h"
+#include "husk-tool.h"
 #include "oci.h"
-
-#ifndef HUSK_GUEST_DIR
-#define HUSK_GUEST_DIR "/usr/local/share/husk/guest"
-#endif
 
 struct oci_globals oci_globals = { .root = OCI_DEFAULT_ROOT };
 
@@ -205,33 +202,10 @@ int oci_write_pid_file(const char *path, pid_t pid)
 	return 0;
 }
 
-/* dir/../guest/name next to the running husk (a build tree), else installed. */
+/* $env names the file, else the build tree's or the installed image. */
 static int guest_file(const char *env, const char *name, char *out, size_t size)
 {
-	const char *given = getenv(env);
-	char exe[PATH_MAX];
-	ssize_t n;
-	struct stat st;
-
-	if (given && *given) {
-		snprintf(out, size, "%s", given);
-	} else {
-		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		out[0] = '\0';
-		if (n > 0) {
-			char *slash;
-
-			exe[n] = '\0';
-			slash = strrchr(exe, '/');
-			if (slash) {
-				*slash = '\0';
-				snprintf(out, size, "%.*s/../guest/%s", (int)(size / 2), exe, name);
-			}
-		}
-		if (!out[0] || stat(out, &st) < 0)
-			snprintf(out, size, "%s/%s", HUSK_GUEST_DIR, name);
-	}
-	if (stat(out, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (tool_guest_file(getenv(env), name, out, size) < 0) {
 		oci_error("guest %s not found (set %s or build it with 'make image')", out, env);
 		return -ENOENT;
 	}

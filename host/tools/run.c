@@ -21,9 +21,6 @@
 #include "husk-tool.h"
 #include "run.h"
 
-#ifndef HUSK_GUEST_DIR
-#define HUSK_GUEST_DIR "/usr/local/share/husk/guest"
-#endif
 
 #define MAX_ENV 256
 #define CONTAINER_ID "husk-run"
@@ -253,36 +250,10 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 	return 0;
 }
 
-/* build/guest next to build/bin/husk, when run from a build tree. */
-static bool build_tree_guest_file(const char *name, char *out, size_t size)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
-	struct stat st;
-	int w;
-
-	if (n <= 0)
-		return false;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return false;
-	*slash = '\0';
-	w = snprintf(out, size, "%.*s/../guest/%s", (int)(size / 2), exe, name);
-	return w > 0 && (size_t)w < size && stat(out, &st) == 0;
-}
-
 /* The guest image: --kernel/--initrd, else the build tree's, else the installed one. */
 static int find_guest_file(const char *given, const char *name, char *out, size_t size)
 {
-	struct stat st;
-
-	if (given)
-		snprintf(out, size, "%s", given);
-	else if (!build_tree_guest_file(name, out, size))
-		snprintf(out, size, "%s/%s", HUSK_GUEST_DIR, name);
-	if (stat(out, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (tool_guest_file(given, name, out, size) < 0) {
 		fprintf(stderr, "husk run: guest %s %s not found (build it with 'make image'%s)\n",
 			!strcmp(name, "vmlinux") ? "kernel" : "initramfs", out,
 			given ? "" : " or pass --kernel/--initrd");

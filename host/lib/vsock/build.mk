@@ -36,3 +36,9 @@ FUZZ_SRCS_fuzz-vsock-flows := $(FUZZ_SRCS_fuzz-vsock-tx)
 FUZZ_SRCS_fuzz-vsock-hybrid := host/lib/vsock/hybrid.c
 $(FUZZ_OUT)/fuzz-vhost-user $(FUZZ_OUT)/fuzz-vsock-tx $(FUZZ_OUT)/fuzz-vsock-flows \
 	$(FUZZ_OUT)/fuzz-vsock-hybrid: CPPFLAGS += -Ihost/lib/vsock
+
+# Installed as a private helper of libhusk (vm_find_vsockd looks there).
+.PHONY: install-vsockd
+install-vsockd: $(VSOCKD_BIN)
+	install -D -m 0755 $(VSOCKD_BIN) $(DESTDIR)$(LIBEXECDIR)/husk/husk-vsockd
+INSTALL_EXTRA += install-vsockd
