@@ -281,15 +281,28 @@ def test_qemu_fails_to_start(runner, rootfs, tmp_path):
     assert "no-such-device" in line, line
 
 
-def test_agent_ready_timeout(runner, rootfs):
-    # --debug boots without `quiet`: the kernel has said something by then.
+def test_agent_ready_timeout(runner, rootfs, tmp_path):
+    # An initramfs whose /init never starts an agent: the timeout path runs
+    # however fast the guest boots.
+    busybox = husktest.require_program("busybox")
+    mkinitramfs = husktest.require_built("bin", "husk-mkinitramfs")
+    init = tmp_path / "init"
+    init.write_text("#!/bin/busybox sh\necho no-agent-in-this-guest\n"
+                    "exec /bin/busybox sleep 3600\n")
+    listing = tmp_path / "list"
+    listing.write_text(f"dir /bin 0755 0 0\nfile /bin/busybox {busybox} 0755 0 0\n"
+                       f"file /init {init} 0755 0 0\n")
+    initrd = tmp_path / "no-agent.cpio.gz"
+    subprocess.run([mkinitramfs, "--output", str(initrd), str(listing)], check=True)
     start = time.monotonic()
-    p = runner.run("--debug", "--agent-timeout", "4", "--rootfs", rootfs, "--", "true",
-                   timeout=60)
+    p = runner.run("--debug", "--agent-timeout", "4", "--initrd", str(initrd),
+                   "--rootfs", rootfs, "--", "true", timeout=60)
     assert p.returncode == FAILURE
     line = one_line(p.stderr)
-    assert "agent not ready after 4.000 s; guest console ends with: [" in line, line
+    assert "agent not ready after 4.000 s; guest console ends with: " in line, line
+    assert "no-agent-in-this-guest" in line, line
     assert time.monotonic() - start < 30
+    assert_no_leftovers(runner.state_root)
 
 
 def test_qemu_killed_mid_run(runner, rootfs):
