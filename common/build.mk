@@ -1,5 +1,5 @@
 # common/: linked into both the agent and the host library.
-COMMON_SRCS := common/error.c common/fileio.c common/ttrpc-frame.c common/ttrpc-server.c \
+COMMON_SRCS := common/error.c common/fileio.c common/fd-util.c common/ttrpc-frame.c common/ttrpc-server.c \
 	common/ttrpc-client.c
 COMMON_OBJS := $(call objs-of,$(COMMON_SRCS))
 COMMON_LIB  := $(LIBDIR_OUT)/libhusk-common.a

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "husk-common/fd-util.h"
 #include "husk-common/cleanup.h"
 #include "json.h"
 #include "oci-hooks.h"
@@ -76,21 +77,6 @@ static void __attribute__((noreturn)) hook_child(const struct hook *h, int stdin
 	_exit(127);
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Wait for pid through its pidfd, killing it when the timeout passes. */
 static int hook_wait(pid_t pid, long long timeout_s, int *wstatus)
 {
@@ -134,7 +120,7 @@ static int hook_run(const struct hook *h, const char *kind, const char *state_js
 	rd = safe_close(rd);
 	/* A hook that does not read its stdin is fine: EPIPE is ignored. */
 	signal(SIGPIPE, SIG_IGN);
-	(void)write_all(wr, state_json, strlen(state_json));
+	(void)husk_write_all(wr, state_json, strlen(state_json));
 	wr = safe_close(wr);
 	r = hook_wait(pid, h->timeout_s, &wstatus);
 	if (r == -ETIMEDOUT)

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "husk-common/fd-util.h"
 #include "husk-common/cleanup.h"
 #include "sandbox-internal.h"
 #include "stdio-channel.h"
@@ -107,21 +108,6 @@ static struct agent_client *process_agent(struct husk_process *p)
 	return &p->ctr->sb->agent;
 }
 
-static int send_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* Some bytes of an output stream from its channel connection or ReadStdout/ReadStderr. */
 static ssize_t output_read(struct husk_process *p, enum agent_stream which, int chan,
 			   char *buf, size_t size)
@@ -150,7 +136,7 @@ static void output_relay(struct husk_process *p, enum agent_stream which)
 
 		if (n <= 0)
 			break;
-		if (caller_gone || send_all(*sink, buf, n) == 0)
+		if (caller_gone || husk_send_all(*sink, buf, n) == 0)
 			continue;
 		caller_gone = true;
 		/*
@@ -182,7 +168,7 @@ static void *stderr_thread_main(void *arg)
 static int write_stdin_all(struct husk_process *p, const char *buf, size_t len)
 {
 	if (p->stdin_chan >= 0)
-		return send_all(p->stdin_chan, buf, len);
+		return husk_send_all(p->stdin_chan, buf, len);
 	while (len) {
 		ssize_t n = agent_write_stdin(process_agent(p), p->ctr->id, p->exec_id, buf, len,
 					      NULL);

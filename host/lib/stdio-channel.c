@@ -7,6 +7,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "husk-common/fd-util.h"
 #include "husk-common/cleanup.h"
 #include "stdio-channel.h"
 #include "util.h"
@@ -40,21 +41,6 @@ enum stdio_channel_mode stdio_channel_mode_from_env(void)
 	if (v && strcmp(v, "relay") == 0)
 		return STDIO_MODE_CHANNEL_RELAY;
 	return STDIO_MODE_CHANNEL;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /*
@@ -126,7 +112,7 @@ int stdio_channel_attach(struct husk_vm *vm, const char *container_id, const cha
 	/* The answer comes at once or the agent is stuck: do not hang on it. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
 		return husk_error_seterrno(err, errno, "%s: SO_RCVTIMEO", what);
-	r = write_all(fd, line, (size_t)len);
+	r = husk_send_all(fd, line, (size_t)len);
 	if (r < 0)
 		return husk_error_seterrno(err, -r, "%s: sending the handshake", what);
 	n = read_answer(fd, line, ANSWER_MAX);

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "husk-common/fd-util.h"
+
 #include "run.h"
 
 #define IO_CHUNK 65536
@@ -59,21 +61,6 @@ bool run_tty_size(unsigned short *rows, unsigned short *cols)
 	return true;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /*
  * Move one chunk from *from to to.  At EOF *from is closed and set to -1;
  * a destination that went away (EPIPE) only stops the copying.
@@ -90,7 +77,7 @@ static void relay_chunk(int *from, int to, bool *to_broken)
 		*from = -1;
 		return;
 	}
-	if (!*to_broken && write_all(to, buf, n) < 0)
+	if (!*to_broken && husk_write_all(to, buf, n) < 0)
 		*to_broken = true;
 }
 
@@ -102,7 +89,7 @@ void run_io_console_follow(struct run_io *io)
 	if (io->console_fd < 0)
 		return;
 	while ((n = read(io->console_fd, buf, sizeof(buf))) > 0)
-		(void)write_all(STDERR_FILENO, buf, n);
+		(void)husk_write_all(STDERR_FILENO, buf, n);
 }
 
 bool run_report_vm_exit(struct husk_sandbox *sb)
