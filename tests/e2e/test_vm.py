@@ -134,6 +134,7 @@ def test_twenty_boots_leave_nothing(husk, guest, state_root, vsockd):
         vm = Vm(husk, guest, state_root, append="husk.test=ready-poweroff")
         vm.started()
         ex = vm.wait_exit()
+        assert ex is not None, (i, vm.proc.returncode, vm.stderr)
         assert ex["guest_shutdown"], (i, vm.stderr)
         assert os.listdir(state_root) == [], (i, os.listdir(state_root))
     assert_no_leftovers(state_root)

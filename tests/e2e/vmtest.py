@@ -91,13 +91,18 @@ class Vm:
 
     def wait_exit(self, timeout=60):
         """Wait for vm-run to end; returns its 'exited' record (or None)."""
+        # Not communicate(): it reads the raw fd and would miss what
+        # started()'s readline() already buffered (a VM that powers off at
+        # once prints "started" and "exited" together).  vm-run prints a
+        # few lines only, so waiting first cannot fill the pipes.
         try:
-            out, err = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.communicate()
+            self.proc.wait()
             raise
-        self.stderr = err
+        out = self.proc.stdout.read()
+        self.stderr = self.proc.stderr.read()
         for line in out.splitlines():
             rec = json.loads(line)
             if rec["event"] == "exited":
