@@ -49,13 +49,30 @@ static const char default_caps_json[] =
 
 #define CONFIG_JSON_MAX JSON_MAX_INPUT
 
+/* path, canonical and checked to be a directory, as the spec's rootfs. */
+static int spec_take_rootfs(struct husk_spec *spec, const char *path, const char *what,
+			    struct husk_error *err)
+{
+	char *real = realpath(path, NULL);
+	struct stat st;
+
+	if (!real)
+		return husk_error_seterrno(err, errno, "%s: root.path: %s", what, path);
+	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(real);
+		return husk_error_set(err, ENOTDIR, "%s: root.path: %s is not a directory",
+				      what, path);
+	}
+	free(spec->rootfs);
+	spec->rootfs = real;
+	return 0;
+}
+
 static int resolve_rootfs(struct husk_spec *spec, const char *base_dir, const char *what,
 			  struct husk_error *err)
 {
 	_cleanup_free_ char *joined = NULL;
 	const char *rel;
-	char *real;
-	struct stat st;
 
 	if (!spec->pb->root || !spec->pb->root->path[0])
 		return husk_error_set(err, EINVAL, "%s: root.path: missing", what);
@@ -66,16 +83,7 @@ static int resolve_rootfs(struct husk_spec *spec, const char *base_dir, const ch
 		joined = NULL;
 	if (!joined)
 		return husk_error_set(err, ENOMEM, "out of memory");
-	real = realpath(joined, NULL);
-	if (!real)
-		return husk_error_seterrno(err, errno, "%s: root.path: %s", what, joined);
-	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		free(real);
-		return husk_error_set(err, ENOTDIR, "%s: root.path: %s is not a directory",
-				      what, joined);
-	}
-	spec->rootfs = real;
-	return 0;
+	return spec_take_rootfs(spec, joined, what, err);
 }
 
 static int spec_check_minimum(const struct husk_spec *spec, const char *what,
@@ -178,6 +186,12 @@ HUSK_EXPORT void husk_spec_free(struct husk_spec *spec)
 HUSK_EXPORT const char *husk_spec_rootfs(const struct husk_spec *spec)
 {
 	return spec->rootfs;
+}
+
+HUSK_EXPORT int husk_spec_set_rootfs(struct husk_spec *spec, const char *dir,
+				    struct husk_error *err)
+{
+	return spec_take_rootfs(spec, dir, "rootfs", err);
 }
 
 HUSK_EXPORT bool husk_spec_rootfs_readonly(const struct husk_spec *spec)

@@ -3,7 +3,9 @@
  * Containers in a sandbox.  The rootfs reaches the guest as a virtio-9p
  * share that the agent mounts from CreateContainerRequest.storages (Kata's
  * way), at SANDBOX_GUEST_CONTAINERS/<id>/rootfs, which becomes the spec's
- * root.path in the guest.
+ * root.path in the guest.  A rootfs lying inside a shared directory (a
+ * container joining a running VM) mounts that share at <id>/share instead,
+ * root.path pointing below it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,9 +70,10 @@ static int container_create_in_guest(struct husk_sandbox *sb, const char *id,
 {
 	Grpc__CreateContainerRequest req = GRPC__CREATE_CONTAINER_REQUEST__INIT;
 	Grpc__Storage storage = GRPC__STORAGE__INIT, *storages[1] = { &storage };
-	const struct husk_vm_share *share = sandbox_share_for(sb, spec);
+	const char *subdir = "";
+	const struct husk_vm_share *share = sandbox_share_for(sb, spec, &subdir);
 	char *options[5] = { "trans=virtio", "version=9p2000.L", NINEP_MSIZE, "cache=mmap" };
-	_cleanup_free_ char *mount_point = NULL;
+	_cleanup_free_ char *mount_point = NULL, *root_path = NULL;
 	Grpc__Spec oci = *spec->pb;
 	Grpc__Root root = *spec->pb->root;
 	Grpc__Process process;
@@ -80,10 +83,15 @@ static int container_create_in_guest(struct husk_sandbox *sb, const char *id,
 		return husk_error_set(err, EINVAL,
 				      "container %s: rootfs %s is not shared with the sandbox",
 				      id, spec->rootfs);
-	if (asprintf(&mount_point, SANDBOX_GUEST_CONTAINERS "/%s/rootfs", id) < 0) {
+	/* A rootfs inside a shared directory: the whole share, root.path below it. */
+	if (asprintf(&mount_point, SANDBOX_GUEST_CONTAINERS "/%s/%s", id,
+		     subdir[0] ? "share" : "rootfs") < 0)
 		mount_point = NULL;
+	if (mount_point && asprintf(&root_path, "%s%s%s", mount_point, subdir[0] ? "/" : "",
+				    subdir) < 0)
+		root_path = NULL;
+	if (!mount_point || !root_path)
 		return husk_error_set(err, ENOMEM, "out of memory");
-	}
 	storage.driver = "9p";
 	storage.source = (char *)share->tag;
 	storage.fstype = "9p";
@@ -93,7 +101,7 @@ static int container_create_in_guest(struct husk_sandbox *sb, const char *id,
 		options[storage.n_options++] = "ro";
 	storage.mount_point = mount_point;
 
-	root.path = mount_point;
+	root.path = root_path;
 	oci.root = &root;
 	process_for_guest(spec->pb->process, opts, &process, &box);
 	oci.process = &process;

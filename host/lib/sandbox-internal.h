@@ -62,9 +62,13 @@ int process_start_waiter(struct husk_process *proc, struct husk_error *err);
 /* Ask the stdin relay to stop, join every thread, free. */
 void process_free(struct husk_process *proc);
 
-/* sandbox.c: the share a spec's rootfs travels in (NULL when not shared). */
+/*
+ * sandbox.c: the share a spec's rootfs travels in (NULL when not shared);
+ * *subdir is "" when the share is the rootfs, else its path inside the share.
+ */
 const struct husk_vm_share *sandbox_share_for(const struct husk_sandbox *sb,
-					      const struct husk_spec *spec);
+					      const struct husk_spec *spec,
+					      const char **subdir);
 
 /* sandbox-container.c */
 void container_free(struct husk_container *ctr);

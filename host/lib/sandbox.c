@@ -307,10 +307,25 @@ HUSK_EXPORT int husk_sandbox_wait_oom(struct husk_sandbox *sb, int timeout_ms,
 }
 
 const struct husk_vm_share *sandbox_share_for(const struct husk_sandbox *sb,
-					      const struct husk_spec *spec)
+					      const struct husk_spec *spec,
+					      const char **subdir)
 {
-	for (size_t i = 0; i < sb->n_shares; i++)
-		if (!strcmp(sb->shares[i].path, spec->rootfs))
+	const struct husk_vm_share *inside = NULL;
+
+	for (size_t i = 0; i < sb->n_shares; i++) {
+		const char *path = sb->shares[i].path;
+		size_t len = strlen(path);
+
+		if (!strcmp(path, spec->rootfs)) {
+			*subdir = "";
 			return &sb->shares[i];
-	return NULL;
+		}
+		/* Both paths are canonical: a prefix ending at a '/' is an ancestor. */
+		if (!inside && !strncmp(path, spec->rootfs, len) && spec->rootfs[len] == '/' &&
+		    spec->rootfs[len + 1]) {
+			inside = &sb->shares[i];
+			*subdir = spec->rootfs + len + 1;
+		}
+	}
+	return inside;
 }

@@ -261,10 +261,11 @@ static int add_shares(struct strv *argv, const struct husk_vm_config *cfg)
 
 	for (size_t i = 0; i < cfg->n_shares && !r; i++) {
 		const struct husk_vm_share *s = &cfg->shares[i];
-		char prefix[64], suffix[48];
+		char prefix[64], suffix[64];
 
 		snprintf(prefix, sizeof(prefix), "local,id=fs%zu,path=", i);
-		snprintf(suffix, sizeof(suffix), ",security_model=none%s",
+		/* A share may hold other file systems (bind mounts): distinct inode numbers. */
+		snprintf(suffix, sizeof(suffix), ",security_model=none,multidevs=remap%s",
 			 s->readonly ? ",readonly=on" : "");
 		r = strv_add(argv, "-fsdev");
 		if (!r)

@@ -226,9 +226,9 @@ static void test_shares_and_extra(void **state)
 	assert_int_equal(b.r, 0);
 	/* A comma in a path is doubled, as QEMU's option syntax wants. */
 	assert_string_equal(value_of(&b, "-fsdev", "local,id=fs0"),
-			    "local,id=fs0,path=/srv/bundle,,1/rootfs,security_model=none,readonly=on");
+			    "local,id=fs0,path=/srv/bundle,,1/rootfs,security_model=none,multidevs=remap,readonly=on");
 	assert_string_equal(value_of(&b, "-fsdev", "local,id=fs1"),
-			    "local,id=fs1,path=/srv/data,security_model=none");
+			    "local,id=fs1,path=/srv/data,security_model=none,multidevs=remap");
 	assert_string_equal(value_of(&b, "-device", "virtio-9p-pci,fsdev=fs0"),
 			    "virtio-9p-pci,fsdev=fs0,mount_tag=rootfs");
 	assert_string_equal(value_of(&b, "-device", "virtio-9p-pci,fsdev=fs1"),

@@ -81,6 +81,11 @@ int husk_spec_set_pids_limit(struct husk_spec *spec, int64_t limit,
 
 /* The rootfs directory on the host (absolute) and whether it is read-only. */
 const char *husk_spec_rootfs(const struct husk_spec *spec);
+/*
+ * Take the rootfs from dir instead (made canonical; must be a directory),
+ * e.g. a bind mount of it inside a directory the sandbox already shares.
+ */
+int husk_spec_set_rootfs(struct husk_spec *spec, const char *dir, struct husk_error *err);
 bool husk_spec_rootfs_readonly(const struct husk_spec *spec);
 
 /* ---- sandboxes ---------------------------------------------------------- */
@@ -178,7 +183,10 @@ struct husk_process_options {
 
 /*
  * Create container id (^[a-zA-Z0-9][a-zA-Z0-9_.-]+$) from spec in the
- * sandbox, whose rootfs must have been shared at husk_sandbox_create();
+ * sandbox, whose rootfs must have been shared at husk_sandbox_create(),
+ * as a share of its own or anywhere inside a shared directory (which is
+ * how a container joins a running sandbox: cfg.vm.shares names a host
+ * directory, the rootfs is bound below it later);
  * its init process is created but not started.  stdio receives the
  * caller's ends.  The container handle belongs to the sandbox until
  * husk_container_delete().
