@@ -53,7 +53,7 @@ INSTALL_EXTRA += install-guest-image
 # state store and hooks from host/lib, linked statically with the JSON reader.
 OCI_TOOL_SRCS := $(addprefix host/tools/,oci-main.c oci-ctl.c oci-relay.c oci-monitor.c \
 	oci-create.c oci-start.c oci-run.c oci-state.c oci-kill.c oci-delete.c oci-exec.c \
-	oci-list.c oci-ps.c oci-spec.c oci-features.c)
+	oci-list.c oci-ps.c oci-spec.c oci-features.c oci-pod.c oci-member.c)
 OCI_TOOL_OBJS := $(call objs-of,$(OCI_TOOL_SRCS))
 OCI_LIB_OBJS := $(call objs-of,host/lib/oci-state.c host/lib/oci-hooks.c)
 $(OCI_TOOL_OBJS): CPPFLAGS += -Ihost/lib

@@ -23,24 +23,27 @@
 static const char create_usage[] =
 	"usage: husk create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] ID\n";
 
-/* Annotations naming a sandbox to join: CRI's and husk's own. */
-static const char *sandbox_to_join(const struct oci_state *st)
+/* A member joins a sandbox whose monitor runs (created or running). */
+static int check_sandbox(const char *id, const char *sandbox)
 {
-	const char *type = NULL, *sandbox = NULL, *husk = NULL;
+	struct husk_error err = { 0 };
+	_cleanup_close_ int dir_fd = -1;
+	struct oci_state st;
+	enum oci_status status;
 
-	for (size_t i = 0; i < st->n_annotations; i++) {
-		const char *k = st->annotations[i][0], *v = st->annotations[i][1];
-
-		if (!strcmp(k, "io.kubernetes.cri.container-type"))
-			type = v;
-		else if (!strcmp(k, "io.kubernetes.cri.sandbox-id"))
-			sandbox = v;
-		else if (!strcmp(k, "husk.sandbox"))
-			husk = v;
+	if (!oci_id_valid(sandbox) || oci_state_peek(oci_globals.root, sandbox, &dir_fd, &err) < 0 ||
+	    oci_state_read(dir_fd, &st, &err) < 0) {
+		oci_error("container %s: joining sandbox %s: no such sandbox", id, sandbox);
+		return -ENOENT;
 	}
-	if (husk && strcmp(husk, st->id))
-		return husk;
-	return type && !strcmp(type, "container") && sandbox ? sandbox : NULL;
+	status = oci_state_status(&st);
+	oci_state_release(&st);
+	if (status == OCI_STOPPED || status == OCI_CREATING) {
+		oci_error("container %s: joining sandbox %s: the sandbox is %s", id, sandbox,
+			  oci_status_name(status));
+		return -ESRCH;
+	}
+	return 0;
 }
 
 /* Fields the guest accepts but does not enforce: said, never silent. */
@@ -136,7 +139,8 @@ static int wait_ready(int ready_fd, pid_t monitor)
 	return -code;
 }
 
-static int fork_monitor(const struct oci_create_opts *o, int dir_fd, pid_t *monitor)
+static int fork_monitor(const struct oci_create_opts *o, int dir_fd, const char *join,
+			pid_t *monitor)
 {
 	struct oci_stdio io;
 	int fds[2], r;
@@ -160,6 +164,8 @@ static int fork_monitor(const struct oci_create_opts *o, int dir_fd, pid_t *moni
 	}
 	if (pid == 0) {
 		close(fds[0]);
+		if (join)
+			oci_member_main(o->id, o->bundle, join, dir_fd, &io, fds[1]);
 		oci_monitor_main(o->id, o->bundle, dir_fd, &io, fds[1]);
 	}
 	close(fds[1]);
@@ -220,12 +226,11 @@ int oci_create(const struct oci_create_opts *o, pid_t *monitor_out)
 	}
 	warn_ignored_fields(config);
 	snprintf(st.id, sizeof(st.id), "%s", o->id);
-	join = sandbox_to_join(&st);
+	join = oci_pod_sandbox_of(&st);
 	if (join) {
-		r = -EOPNOTSUPP;
-		oci_error("container %s: joining sandbox %s: pods (several containers in one "
-			  "VM) are not supported yet", o->id, join);
-		goto out;
+		r = check_sandbox(o->id, join);
+		if (r < 0)
+			goto out;
 	}
 	r = oci_state_create(oci_globals.root, o->id, &dir_fd, &err);
 	if (r < 0) {
@@ -249,7 +254,7 @@ int oci_create(const struct oci_create_opts *o, pid_t *monitor_out)
 		oci_error("%s", err.msg);
 		goto fail;
 	}
-	r = fork_monitor(o, dir_fd, &monitor);
+	r = fork_monitor(o, dir_fd, join, &monitor);
 	if (r < 0)
 		goto fail;
 	st.pid = monitor;

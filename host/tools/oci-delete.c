@@ -94,6 +94,8 @@ int oci_delete(const char *id, bool force)
 	/* A monitor that crashed left its VM behind: its lock is free now. */
 	(void)husk_state_reap(NULL, NULL);
 	run_poststop(&st);
+	/* A pod sandbox whose monitor was killed may have left members' bind mounts. */
+	oci_pod_share_cleanup(oci_globals.root, id);
 	r = oci_state_remove(oci_globals.root, id, dir_fd, &err);
 	if (r < 0)
 		oci_error("%s", err.msg);

@@ -32,6 +32,7 @@ static const char exec_usage[] =
 
 struct exec_opts {
 	const char *id;
+	char ctl_id[OCI_ID_MAX + 1];	/* whose monitor runs it: ours, or our pod sandbox's */
 	const char *process_file;
 	const char *pid_file;
 	const char *console_socket;
@@ -309,7 +310,7 @@ static int exec_monitor_start(struct exec_opts *o, struct exec_monitor *em)
 	ssize_t n;
 	int r;
 
-	em->conn = oci_ctl_connect(oci_globals.root, o->id);
+	em->conn = oci_ctl_connect(oci_globals.root, o->ctl_id);
 	if (em->conn < 0) {
 		oci_error("container not running");
 		return -ESRCH;
@@ -472,7 +473,13 @@ int cmd_oci_exec(int argc, char **argv)
 		r = -EINVAL;
 		goto out;
 	}
+	/* A pod member's processes are started by the sandbox's monitor. */
+	snprintf(o.ctl_id, sizeof(o.ctl_id), "%s",
+		 oci_pod_sandbox_of(&st) ? oci_pod_sandbox_of(&st) : o.id);
 	oci_state_release(&st);
+	r = add_item(&o, "container", o.id);
+	if (r < 0)
+		goto out;
 	dir_fd = safe_close(dir_fd);
 	r = add_item(&o, "tty", o.tty ? "1" : "0");
 	if (r == 0)

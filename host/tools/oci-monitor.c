@@ -28,6 +28,7 @@
 
 struct exec_proc {
 	int conn;			/* the exec monitor's connection, -1: free slot */
+	struct husk_container *ctr;	/* the sandbox's own, or a pod member's */
 	struct husk_process *proc;
 	pid_t peer;
 	bool peer_gone;			/* the exec monitor hung up: stop polling it */
@@ -49,6 +50,7 @@ struct monitor {
 	int status;
 	unsigned int exec_seq;
 	struct exec_proc execs[MAX_EXECS];
+	struct oci_pod pod;		/* containers that joined our VM */
 };
 
 /* Tear the sandbox down and leave with status: the shim reaps it. */
@@ -59,6 +61,7 @@ static void __attribute__((noreturn)) monitor_finish(struct monitor *m, int stat
 		if (m->execs[i].conn >= 0)
 			close(m->execs[i].conn);
 	husk_sandbox_destroy(m->sb);
+	oci_pod_teardown(&m->pod);
 	husk_spec_free(m->spec);
 	unlinkat(m->dir_fd, OCI_CTL_SOCKET, 0);
 	_exit(status);
@@ -123,9 +126,7 @@ static void handle_kill(struct monitor *m, int conn, const char *args)
 		monitor_finish(m, 128 + sig);
 	}
 	if (all)
-		for (size_t i = 0; i < MAX_EXECS; i++)
-			if (m->execs[i].conn >= 0)
-				(void)husk_process_signal(m->execs[i].proc, sig, NULL);
+		oci_monitor_execs_signal(m, m->ctr, sig);
 	r = husk_process_signal(m->init, sig, &err);
 	if (r < 0)
 		reply_error(conn, &err, r);
@@ -133,15 +134,31 @@ static void handle_kill(struct monitor *m, int conn, const char *args)
 		reply(conn, "ok");
 }
 
+void oci_monitor_execs_signal(struct monitor *m, const struct husk_container *ctr, int sig)
+{
+	for (size_t i = 0; i < MAX_EXECS; i++)
+		if (m->execs[i].conn >= 0 && m->execs[i].ctr == ctr)
+			(void)husk_process_signal(m->execs[i].proc, sig, NULL);
+}
+
+/* Append " PID" for each exec monitor of ctr. */
+void oci_monitor_execs_list(struct monitor *m, const struct husk_container *ctr, char *buf,
+			    size_t size)
+{
+	size_t len = strlen(buf);
+
+	for (size_t i = 0; i < MAX_EXECS && len < size; i++)
+		if (m->execs[i].conn >= 0 && m->execs[i].ctr == ctr && m->execs[i].peer > 0)
+			len += (size_t)snprintf(buf + len, size - len, " %d",
+						(int)m->execs[i].peer);
+}
+
 static void handle_ps(struct monitor *m, int conn)
 {
 	char buf[32 * (MAX_EXECS + 1)];
-	size_t len = (size_t)snprintf(buf, sizeof(buf), "ok %d", (int)getpid());
 
-	for (size_t i = 0; i < MAX_EXECS; i++)
-		if (m->execs[i].conn >= 0 && m->execs[i].peer > 0)
-			len += (size_t)snprintf(buf + len, sizeof(buf) - len, " %d",
-						(int)m->execs[i].peer);
+	snprintf(buf, sizeof(buf), "ok %d", (int)getpid());
+	oci_monitor_execs_list(m, m->ctr, buf, sizeof(buf));
 	reply(conn, buf);
 }
 
@@ -156,6 +173,8 @@ static int exec_apply(struct husk_spec *spec, const char *item, const char **arg
 	if (!v)
 		return husk_error_set(err, EINVAL, "exec: bad item '%s'", item);
 	v++;
+	if (!strncmp(item, "container=", 10))
+		return 0;	/* the target, see exec_target() */
 	if (!strncmp(item, "arg=", 4)) {
 		if (*n_args >= 255)
 			return husk_error_set(err, E2BIG, "exec: too many args");
@@ -200,6 +219,29 @@ static pid_t peer_pid(int conn)
 	return getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ? 0 : cred.pid;
 }
 
+/* Our container, or the pod member a "container=ID" item names; NULL: err says why. */
+static struct husk_container *exec_target(struct monitor *m, const char *msg, size_t len,
+					  const char **bundle, struct husk_error *err)
+{
+	for (const char *p = msg + 5; p < msg + len; p += strlen(p) + 1) {
+		struct oci_pod_member *mb;
+
+		if (strncmp(p, "container=", 10) || !strcmp(p + 10, m->id))
+			continue;
+		mb = oci_pod_find_running(&m->pod, p + 10, err);
+		if (!mb)
+			return NULL;
+		*bundle = mb->bundle;
+		return mb->ctr;
+	}
+	if (!m->started || m->exited) {
+		husk_error_set(err, EINVAL, "cannot exec in a stopped container: container not running");
+		return NULL;
+	}
+	*bundle = m->bundle;
+	return m->ctr;
+}
+
 /* The items follow "exec\0" up to len; the reply carries the stdio fds. */
 static bool handle_exec(struct monitor *m, int conn, const char *msg, size_t len)
 {
@@ -208,20 +250,22 @@ static bool handle_exec(struct monitor *m, int conn, const char *msg, size_t len
 	struct husk_error err = { 0 };
 	struct husk_spec *spec = NULL;
 	struct exec_proc *slot = exec_slot(m);
-	const char *args[256];
+	struct husk_container *ctr;
+	const char *args[256], *bundle = NULL;
 	size_t n_args = 0;
 	char exec_id[64];
 	int fds[3], n_fds = 0, r;
 
-	if (!m->started || m->exited) {
-		reply(conn, "err 22 cannot exec in a stopped container: container not running");
+	ctr = exec_target(m, msg, len, &bundle, &err);
+	if (!ctr) {
+		reply_error(conn, &err, -err.code);
 		return false;
 	}
 	if (!slot) {
 		reply(conn, "err 16 too many exec processes");
 		return false;
 	}
-	r = husk_spec_from_bundle(m->bundle, &spec, &err);
+	r = husk_spec_from_bundle(bundle, &spec, &err);
 	for (const char *p = msg + 5; r == 0 && p < msg + len; p += strlen(p) + 1)
 		r = exec_apply(spec, p, args, &n_args, &opts, &err);
 	args[n_args] = NULL;
@@ -231,7 +275,7 @@ static bool handle_exec(struct monitor *m, int conn, const char *msg, size_t len
 		r = husk_spec_set_args(spec, args, &err);
 	snprintf(exec_id, sizeof(exec_id), "exec-%u", ++m->exec_seq);
 	if (r == 0)
-		r = husk_container_exec(m->ctr, exec_id, spec, &opts, &stdio, &slot->proc, &err);
+		r = husk_container_exec(ctr, exec_id, spec, &opts, &stdio, &slot->proc, &err);
 	husk_spec_free(spec);
 	if (r < 0) {
 		reply_error(conn, &err, r);
@@ -245,6 +289,7 @@ static bool handle_exec(struct monitor *m, int conn, const char *msg, size_t len
 	for (int i = 0; i < n_fds; i++)
 		close(fds[i]);
 	slot->conn = conn;
+	slot->ctr = ctr;
 	slot->peer = peer_pid(conn);
 	return true;
 }
@@ -275,13 +320,15 @@ static void handle_request(struct monitor *m, int conn)
 		handle_ps(m, conn);
 	else if (!strcmp(msg, "exec") && handle_exec(m, conn, msg, (size_t)n))
 		return;
+	else if (!strcmp(msg, "join") && oci_pod_join(&m->pod, m->sb, conn, msg, (size_t)n))
+		return;
 	else if (!strcmp(msg, "delete")) {
 		char ok[32];
 
 		snprintf(ok, sizeof(ok), "ok %d", (int)getpid());
 		reply(conn, ok);
 		monitor_finish(m, m->exited ? m->status : EXIT_KILLED);
-	} else if (strcmp(msg, "exec"))
+	} else if (strcmp(msg, "exec") && strcmp(msg, "join"))
 		reply(conn, "err 22 unknown request");
 	close(conn);
 }
@@ -290,6 +337,7 @@ static void exec_forget(struct exec_proc *e)
 {
 	close(e->conn);
 	e->conn = -1;
+	e->ctr = NULL;
 	e->proc = NULL;
 	e->peer = 0;
 	e->peer_gone = false;
@@ -326,6 +374,16 @@ static void handle_exec_exit(struct exec_proc *e)
 	exec_forget(e);
 }
 
+/* ctr leaves the VM: its exec processes die, their monitors hear EOF (exit 137). */
+void oci_monitor_execs_drop(struct monitor *m, const struct husk_container *ctr)
+{
+	for (size_t i = 0; i < MAX_EXECS; i++)
+		if (m->execs[i].conn >= 0 && m->execs[i].ctr == ctr) {
+			(void)husk_process_signal(m->execs[i].proc, SIGKILL, NULL);
+			exec_forget(&m->execs[i]);
+		}
+}
+
 static void handle_signal(struct monitor *m)
 {
 	struct signalfd_siginfo si;
@@ -360,7 +418,7 @@ enum { P_IN, P_OUT, P_ERR, P_SIG, P_LISTEN, P_VM, P_EXIT, P_FIXED };
 
 static void __attribute__((noreturn)) monitor_loop(struct monitor *m)
 {
-	struct pollfd pfd[P_FIXED + 2 * MAX_EXECS];
+	struct pollfd pfd[P_FIXED + 2 * MAX_EXECS + 2 * OCI_POD_MAX_MEMBERS];
 
 	for (;;) {
 		size_t n = P_FIXED;
@@ -382,6 +440,7 @@ static void __attribute__((noreturn)) monitor_loop(struct monitor *m)
 			pfd[n++] = (struct pollfd){ .fd = used ?
 				husk_process_exit_fd(m->execs[i].proc) : -1, .events = POLLIN };
 		}
+		n += oci_pod_pollfds(&m->pod, pfd + n);
 		if (poll(pfd, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -401,6 +460,7 @@ static void __attribute__((noreturn)) monitor_loop(struct monitor *m)
 			if (e->conn >= 0 && pfd[P_FIXED + 2 * i].revents)
 				handle_exec_conn(e);
 		}
+		oci_pod_handle(&m->pod, m, pfd + P_FIXED + 2 * MAX_EXECS);
 		if (pfd[P_LISTEN].revents) {
 			int conn = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -446,6 +506,7 @@ static int monitor_setup(struct monitor *m, struct husk_error *err)
 	struct husk_process_options popts = { .open_stdin = true };
 	struct husk_stdio stdio = { -1, -1, -1 };
 	struct husk_sandbox_config cfg;
+	struct husk_vm_share pod_share;
 	struct oci_state st;
 	char kernel[PATH_MAX], initrd[PATH_MAX];
 	const char *accel = getenv("HUSK_ACCEL");
@@ -457,6 +518,12 @@ static int monitor_setup(struct monitor *m, struct husk_error *err)
 		return r;
 	husk_sandbox_config_init(&cfg);
 	r = vm_size(&st, &cfg.vm, err);
+	/* A pod sandbox shares the directory its members' rootfs are bound into. */
+	if (r == 0 && oci_pod_is_sandbox(&st)) {
+		r = oci_pod_init(&m->pod, m->dir_fd, &pod_share, err);
+		cfg.vm.shares = &pod_share;
+		cfg.vm.n_shares = 1;
+	}
 	oci_state_release(&st);
 	if (r < 0)
 		return r;
@@ -518,6 +585,24 @@ static int boot_cancel_fd(int signal_fd, int ready_fd)
 	return fd;
 }
 
+int oci_monitor_enter(int dir_fd, const struct oci_stdio *io)
+{
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	close(dir_fd);
+	/* Pin no directory (the bundle's may be unmounted after us); paths are absolute. */
+	(void)!chdir("/");
+	/* Our own session: a console becomes our terminal, for SIGWINCH. */
+	setsid();
+	if (io->tty) {
+		(void)ioctl(io->out, TIOCSCTTY, 0);
+		/* The console is the container's stdio: create's own fds are not ours. */
+		for (int i = 0; i < 3; i++)
+			(void)dup2(io->out, i);
+	}
+	return fd;
+}
+
 void oci_monitor_main(const char *id, const char *bundle, int dir_fd,
 		      struct oci_stdio *io, int ready_fd)
 {
@@ -532,19 +617,7 @@ void oci_monitor_main(const char *id, const char *bundle, int dir_fd,
 	oci_globals.no_stderr = true;
 	for (size_t i = 0; i < MAX_EXECS; i++)
 		m.execs[i].conn = -1;
-	/* A description of our own: the inherited one carries create's flock. */
-	m.dir_fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	close(dir_fd);
-	/* Pin no directory (the bundle's may be unmounted after us); paths are absolute. */
-	(void)!chdir("/");
-	/* Our own session: a console becomes our terminal, for SIGWINCH. */
-	setsid();
-	if (io->tty) {
-		(void)ioctl(io->out, TIOCSCTTY, 0);
-		/* The console is the container's stdio: create's own fds are not ours. */
-		for (int fd = 0; fd < 3; fd++)
-			(void)dup2(io->out, fd);
-	}
+	m.dir_fd = oci_monitor_enter(dir_fd, io);
 	m.signal_fd = oci_monitor_signalfd();
 	m.cancel_fd = boot_cancel_fd(m.signal_fd, ready_fd);
 	r = m.dir_fd < 0 || m.signal_fd < 0 || m.cancel_fd < 0 ?

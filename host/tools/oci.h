@@ -141,8 +141,81 @@ void oci_relay_handle(struct oci_relay *r, const struct pollfd *pfd);
 bool oci_relay_output_open(const struct oci_relay *r);
 void oci_relay_close(struct oci_relay *r);
 
+/*
+ * What both monitors do first: our own description of the state directory
+ * (the inherited one carries create's flock; returned, dir_fd closed), no
+ * pinned cwd, our own session, a console as controlling terminal and stdio.
+ */
+int oci_monitor_enter(int dir_fd, const struct oci_stdio *io);
+
 /* Signals a monitor forwards (everything catchable but SIGCHLD/SIGPIPE). */
 int oci_monitor_signalfd(void);
+
+/* ---- pods (oci-pod.c, oci-member.c) -------------------------------------- */
+
+/*
+ * A pod sandbox's VM shares one more host directory, ROOT/SBID/shared
+ * (tag husk-shared).  A member's rootfs is bound to shared/<id>/rootfs by
+ * the sandbox's init monitor and reaches the guest through that share.
+ */
+#define OCI_POD_SHARE_DIR "shared"
+#define OCI_POD_SHARE_TAG "husk-shared"
+#define OCI_POD_MAX_MEMBERS 16
+
+/* The sandbox st's annotations ask to join (never st itself); NULL: none. */
+const char *oci_pod_sandbox_of(const struct oci_state *st);
+/* Whether st is a pod sandbox: CRI's container-type=sandbox, or husk.sandbox=<own id>. */
+bool oci_pod_is_sandbox(const struct oci_state *st);
+
+/* A container that joined the sandbox, served by the sandbox's init monitor. */
+struct oci_pod_member {
+	int conn;			/* its monitor's connection; -1: free slot */
+	pid_t peer;			/* its monitor's pid */
+	char *id, *bundle;
+	char *mount;			/* host bind mount of its rootfs */
+	struct husk_container *ctr;
+	struct husk_process *init;
+	bool started, exited;
+};
+
+struct oci_pod {
+	char *share;			/* host path of the shared directory; NULL: no pod */
+	struct oci_pod_member members[OCI_POD_MAX_MEMBERS];
+};
+
+struct monitor;
+
+/* Make ROOT/ID/shared and describe it as a VM share (strings owned by pod). */
+int oci_pod_init(struct oci_pod *pod, int dir_fd, struct husk_vm_share *share,
+		 struct husk_error *err);
+/* "join\0id=..\0bundle=..\0tty=..": true when conn became a member's. */
+bool oci_pod_join(struct oci_pod *pod, struct husk_sandbox *sb, int conn, const char *msg,
+		  size_t len);
+/* The started member id (exec's target); NULL with a reason in err. */
+struct oci_pod_member *oci_pod_find_running(struct oci_pod *pod, const char *id,
+					    struct husk_error *err);
+/* Two pollfds per member (connection, init exit) at pfd; returns how many. */
+size_t oci_pod_pollfds(const struct oci_pod *pod, struct pollfd *pfd);
+void oci_pod_handle(struct oci_pod *pod, struct monitor *m, const struct pollfd *pfd);
+/* The sandbox is gone: members hear EOF, bind mounts and the share go. */
+void oci_pod_teardown(struct oci_pod *pod);
+/* Unmount whatever is left below ROOT/ID/shared (a crashed monitor), remove it. */
+void oci_pod_share_cleanup(const char *root, const char *id);
+
+/* The init monitor's exec processes of one container (oci-monitor.c). */
+void oci_monitor_execs_signal(struct monitor *m, const struct husk_container *ctr, int sig);
+void oci_monitor_execs_list(struct monitor *m, const struct husk_container *ctr, char *buf,
+			    size_t size);
+void oci_monitor_execs_drop(struct monitor *m, const struct husk_container *ctr);
+
+/*
+ * A member's monitor: forked by create like the init monitor, but it asks
+ * the sandbox's init monitor to create the container in its VM, then
+ * relays, forwards signals and verbs, and exits with the member's status.
+ */
+void __attribute__((noreturn)) oci_member_main(const char *id, const char *bundle,
+					       const char *sandbox, int dir_fd,
+					       struct oci_stdio *io, int ready_fd);
 
 /* --pid-file: pid written atomically (temporary file, rename). */
 int oci_write_pid_file(const char *path, pid_t pid);
