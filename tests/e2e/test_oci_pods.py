@@ -1,0 +1,187 @@
+"""Pods: containers whose annotations name a sandbox run in that sandbox's
+VM (docs/oci-runtime.md, "Pods").  One pod VM under TCG carries every
+member: each sees its own rootfs, they share the guest kernel, each
+member's monitor gets its own stdio and exit status, a member's delete
+takes its bind mount away, and deleting the sandbox leaves nothing.
+"""
+import ctypes
+import json
+import os
+import shutil
+import tempfile
+
+import pytest
+
+import husktest
+from test_oci import Runtime, wait_pid
+from vmtest import assert_no_leftovers, processes_mentioning
+
+PR_SET_CHILD_SUBREAPER = 36
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+CRI_SANDBOX = {"io.kubernetes.cri.container-type": "sandbox",
+               "io.kubernetes.cri.sandbox-id": "pod1"}
+CRI_MEMBER = {"io.kubernetes.cri.container-type": "container",
+              "io.kubernetes.cri.sandbox-id": "pod1"}
+HUSK_MEMBER = {"husk.sandbox": "pod1"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def subreaper():
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+@pytest.fixture(scope="session")
+def rootfs():
+    husktest.require_built("guest", "vmlinux", target="image")
+    return husktest.require_built("demo", "rootfs", target="build/demo/.stamp")
+
+
+@pytest.fixture
+def rt(husk, state_root):
+    root = tempfile.mkdtemp(prefix="husk-pod.", dir="/tmp")
+    runtime = Runtime(husk, root, state_root)
+    yield runtime
+    # Members first: their delete asks the sandbox's monitor to remove them.
+    ids = sorted((c for c in os.listdir(root) if os.path.isdir(os.path.join(root, c))),
+                 key=lambda c: c == "pod1")
+    for cid in ids:
+        runtime("delete", "--force", cid, check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def bundles():
+    made = []
+
+    def make(name, rootfs, args, annotations):
+        """A bundle with a rootfs of its own, holding /whoami = name."""
+        bundle = tempfile.mkdtemp(prefix=f"husk-pod-{name}.", dir="/tmp")
+        made.append(bundle)
+        shutil.copytree(rootfs, os.path.join(bundle, "rootfs"), symlinks=True)
+        with open(os.path.join(bundle, "rootfs", "whoami"), "w") as f:
+            f.write(name + "\n")
+        config = {
+            "ociVersion": "1.0.2",
+            "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": args,
+                        "env": ["PATH=/bin:/usr/bin"], "cwd": "/"},
+            "root": {"path": "rootfs", "readonly": True},
+            "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                       {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}],
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"},
+                                     {"type": "uts"}]},
+            "annotations": annotations,
+        }
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(config, f)
+        return bundle
+
+    yield make
+    for bundle in made:
+        shutil.rmtree(bundle, ignore_errors=True)
+
+
+def mounts_under(path):
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(path + "/")]
+
+
+def is_qemu(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"qemu-system" in f.read().split(b"\0")[0]
+    except OSError:
+        return False
+
+
+def create(rt, bundle, cid, tmp, stdin=None):
+    """create with files for the monitor's stdout/stderr; returns (pid, out, err)."""
+    out, err = tmp / f"{cid}.out", tmp / f"{cid}.err"
+    pid_file = tmp / f"{cid}.pid"
+    with open(out, "wb") as fo, open(err, "wb") as fe:
+        p = rt("create", "--bundle", bundle, "--pid-file", str(pid_file), cid,
+               stdin=stdin if stdin is not None else open(os.devnull), stdout=fo, stderr=fe,
+               check=False)
+    assert p.returncode == 0, (cid, err.read_bytes())
+    return int(pid_file.read_text()), out, err
+
+
+def test_unknown_sandbox(rt, rootfs, bundles):
+    bundle = bundles("m1", rootfs, ["true"], HUSK_MEMBER)
+    p = rt("create", "--bundle", bundle, "m1", check=False)
+    assert p.returncode == 1
+    assert b"joining sandbox pod1: no such sandbox" in p.stderr, p.stderr
+    assert [e for e in os.listdir(rt.root) if e != "log.json"] == []
+
+
+def test_pod(rt, rootfs, bundles, state_root, tmp_path):
+    pod = bundles("pod1", rootfs, ["sleep", "1000"], CRI_SANDBOX)
+    # m1 waits for its stdin: it outlives m2 and exits 7 when told.
+    m1 = bundles("m1", rootfs, ["sh", "-c", f"cat /whoami {BOOT_ID}; echo m1-stderr >&2; "
+                                "read x; exit 7"], CRI_MEMBER)
+    m2 = bundles("m2", rootfs, ["sh", "-c", f"cat /whoami {BOOT_ID}; exec sleep 1000"],
+                 HUSK_MEMBER)
+    share = os.path.join(rt.root, "pod1", "shared")
+
+    pod_pid, _, _ = create(rt, pod, "pod1", tmp_path)
+    rt("start", "pod1")
+    r, w = os.pipe()
+    try:
+        m1_pid, m1_out, m1_err = create(rt, m1, "m1", tmp_path, stdin=r)
+    finally:
+        os.close(r)
+    m2_pid, m2_out, _ = create(rt, m2, "m2", tmp_path)
+    assert rt.state("m1")["status"] == "created"
+    assert rt.state("m1")["pid"] == m1_pid != pod_pid
+    assert sorted(mounts_under(share)) == [f"{share}/m1/rootfs", f"{share}/m2/rootfs"]
+    # One VM: the sandbox's QEMU is the only one.
+    assert len([p for p in processes_mentioning(state_root) if is_qemu(p)]) == 1
+
+    rt("start", "m1")
+    rt("start", "m2")
+    assert rt.state("m2")["status"] == "running"
+    # Each member's own rootfs; one guest kernel for all.
+    boot_id = rt("exec", "pod1", "cat", BOOT_ID).stdout.decode().strip()
+    assert rt("exec", "pod1", "cat", "/whoami").stdout == b"pod1\n"
+    assert rt("exec", "m1", "cat", "/whoami").stdout == b"m1\n"
+    assert rt("exec", "m2", "cat", BOOT_ID).stdout.decode().strip() == boot_id
+    assert json.loads(rt("ps", "--format", "json", "m2").stdout) == [m2_pid]
+
+    # Killing one member leaves the sandbox and the other member running.
+    rt("kill", "m2", "KILL")
+    assert wait_pid(m2_pid) == 137
+    assert m2_out.read_text() == f"m2\n{boot_id}\n"
+    assert rt.state("m2")["status"] == "stopped"
+    assert rt.state("m1")["status"] == "running"
+    assert rt.state("pod1")["status"] == "running"
+    rt("delete", "m2")
+    assert mounts_under(share) == [f"{share}/m1/rootfs"]
+    assert not os.path.exists(os.path.join(share, "m2"))
+    assert not os.path.exists(os.path.join(rt.root, "m2"))
+    assert rt("exec", "m1", "true").returncode == 0
+
+    # m1's stdin reaches it; its output and status reach its own monitor.
+    os.write(w, b"go\n")
+    os.close(w)
+    assert wait_pid(m1_pid) == 7
+    assert m1_out.read_text() == f"m1\n{boot_id}\n"
+    assert "m1-stderr" in m1_err.read_text()
+    rt("delete", "m1")
+    assert mounts_under(share) == []
+
+    # Deleting the sandbox takes a running member with it, and everything else.
+    m3_pid, _, _ = create(rt, m2, "m3", tmp_path)
+    rt("start", "m3")
+    assert mounts_under(share) == [f"{share}/m3/rootfs"]
+    p = rt("delete", "pod1", check=False)
+    assert p.returncode == 1 and b"not stopped" in p.stderr
+    rt("delete", "--force", "pod1")
+    assert wait_pid(pod_pid) == 137
+    assert wait_pid(m3_pid) == 137
+    assert rt.state("m3")["status"] == "stopped"
+    p = rt("exec", "m3", "true", check=False)
+    assert p.returncode == 1
+    rt("delete", "m3")
+    assert mounts_under(rt.root) == []
+    assert [e for e in os.listdir(rt.root) if e != "log.json"] == []
+    assert_no_leftovers(state_root)
