@@ -74,6 +74,15 @@ static void warn_ignored_fields(const struct json_doc *config)
 	}
 }
 
+/* A member runs in its sandbox's VM: its own VM-size annotations cannot apply. */
+static void warn_member_vm_size(const struct oci_state *st, const char *sandbox)
+{
+	for (size_t i = 0; i < st->n_annotations; i++)
+		if (!strncmp(st->annotations[i][0], "husk.vm.", 8))
+			oci_warn("annotation %s is ignored: the container joins sandbox %s, "
+				 "whose VM is already sized", st->annotations[i][0], sandbox);
+}
+
 /* Our stdio, or the slave of a pty whose master goes to the console socket. */
 static int monitor_stdio(const char *console_socket, struct oci_stdio *io)
 {
@@ -231,6 +240,7 @@ int oci_create(const struct oci_create_opts *o, pid_t *monitor_out)
 		r = check_sandbox(o->id, join);
 		if (r < 0)
 			goto out;
+		warn_member_vm_size(&st, join);
 	}
 	r = oci_state_create(oci_globals.root, o->id, &dir_fd, &err);
 	if (r < 0) {

@@ -120,7 +120,7 @@ def test_pod(rt, rootfs, bundles, state_root, tmp_path):
     m1 = bundles("m1", rootfs, ["sh", "-c", f"cat /whoami {BOOT_ID}; echo m1-stderr >&2; "
                                 "read x; exit 7"], CRI_MEMBER)
     m2 = bundles("m2", rootfs, ["sh", "-c", f"cat /whoami {BOOT_ID}; exec sleep 1000"],
-                 HUSK_MEMBER)
+                 dict(HUSK_MEMBER, **{"husk.vm.memory": "128"}))
     share = os.path.join(rt.root, "pod1", "shared")
 
     pod_pid, _, _ = create(rt, pod, "pod1", tmp_path)
@@ -130,7 +130,8 @@ def test_pod(rt, rootfs, bundles, state_root, tmp_path):
         m1_pid, m1_out, m1_err = create(rt, m1, "m1", tmp_path, stdin=r)
     finally:
         os.close(r)
-    m2_pid, m2_out, _ = create(rt, m2, "m2", tmp_path)
+    m2_pid, m2_out, m2_err = create(rt, m2, "m2", tmp_path)
+    assert "annotation husk.vm.memory is ignored" in m2_err.read_text()
     assert rt.state("m1")["status"] == "created"
     assert rt.state("m1")["pid"] == m1_pid != pod_pid
     assert sorted(mounts_under(share)) == [f"{share}/m1/rootfs", f"{share}/m2/rootfs"]
