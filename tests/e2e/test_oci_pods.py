@@ -8,6 +8,7 @@ import ctypes
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 
 import pytest
@@ -106,12 +107,25 @@ def create(rt, bundle, cid, tmp, stdin=None):
     return int(pid_file.read_text()), out, err
 
 
-def test_unknown_sandbox(rt, rootfs, bundles):
-    bundle = bundles("m1", rootfs, ["true"], HUSK_MEMBER)
-    p = rt("create", "--bundle", bundle, "m1", check=False)
+def test_join_errors(rt, rootfs, bundles, state_root):
+    member = bundles("m1", rootfs, ["true"], HUSK_MEMBER)
+    p = rt("create", "--bundle", member, "m1", check=False)
     assert p.returncode == 1
     assert b"joining sandbox pod1: no such sandbox" in p.stderr, p.stderr
     assert [e for e in os.listdir(rt.root) if e != "log.json"] == []
+
+    # A container that is not a pod sandbox cannot be joined.
+    plain = bundles("pod1", rootfs, ["sleep", "1000"], {})
+    rt("create", "--bundle", plain, "pod1", stdout=subprocess.DEVNULL,
+       stderr=subprocess.DEVNULL)
+    p = rt("create", "--bundle", member, "m1", check=False)
+    assert p.returncode == 1 and b"not a pod sandbox" in p.stderr, p.stderr
+    assert "joining sandbox pod1" in rt.last_log_error()
+    assert not os.path.exists(os.path.join(rt.root, "m1"))
+    rt("delete", "--force", "pod1")
+    p = rt("create", "--bundle", member, "m1", check=False)
+    assert p.returncode == 1 and b"no such sandbox" in p.stderr, p.stderr
+    assert_no_leftovers(state_root)
 
 
 def test_pod(rt, rootfs, bundles, state_root, tmp_path):
@@ -146,10 +160,15 @@ def test_pod(rt, rootfs, bundles, state_root, tmp_path):
     assert rt("exec", "pod1", "cat", "/whoami").stdout == b"pod1\n"
     assert rt("exec", "m1", "cat", "/whoami").stdout == b"m1\n"
     assert rt("exec", "m2", "cat", BOOT_ID).stdout.decode().strip() == boot_id
-    assert json.loads(rt("ps", "--format", "json", "m2").stdout) == [m2_pid]
+    exec_pid_file = tmp_path / "exec.pid"
+    rt("exec", "--detach", "--pid-file", str(exec_pid_file), "m2", "sleep", "1000")
+    exec_pid = int(exec_pid_file.read_text())
+    assert json.loads(rt("ps", "--format", "json", "m2").stdout) == [m2_pid, exec_pid]
+    assert json.loads(rt("ps", "--format", "json", "m1").stdout) == [m1_pid]
 
-    # Killing one member leaves the sandbox and the other member running.
-    rt("kill", "m2", "KILL")
+    # Killing one member (--all: its exec'd process too) leaves the others running.
+    rt("kill", "--all", "m2", "KILL")
+    assert wait_pid(exec_pid) == 137
     assert wait_pid(m2_pid) == 137
     assert m2_out.read_text() == f"m2\n{boot_id}\n"
     assert rt.state("m2")["status"] == "stopped"
