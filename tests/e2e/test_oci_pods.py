@@ -14,7 +14,7 @@ import tempfile
 import pytest
 
 import husktest
-from test_oci import Runtime, wait_pid
+from test_oci import Runtime, console_listener, read_until, receive_master, wait_pid
 from vmtest import assert_no_leftovers, processes_mentioning
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -55,7 +55,7 @@ def rt(husk, state_root):
 def bundles():
     made = []
 
-    def make(name, rootfs, args, annotations):
+    def make(name, rootfs, args, annotations, terminal=False):
         """A bundle with a rootfs of its own, holding /whoami = name."""
         bundle = tempfile.mkdtemp(prefix=f"husk-pod-{name}.", dir="/tmp")
         made.append(bundle)
@@ -64,7 +64,7 @@ def bundles():
             f.write(name + "\n")
         config = {
             "ociVersion": "1.0.2",
-            "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": args,
+            "process": {"terminal": terminal, "user": {"uid": 0, "gid": 0}, "args": args,
                         "env": ["PATH=/bin:/usr/bin"], "cwd": "/"},
             "root": {"path": "rootfs", "readonly": True},
             "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
@@ -95,12 +95,12 @@ def is_qemu(pid):
         return False
 
 
-def create(rt, bundle, cid, tmp, stdin=None):
+def create(rt, bundle, cid, tmp, stdin=None, console=()):
     """create with files for the monitor's stdout/stderr; returns (pid, out, err)."""
     out, err = tmp / f"{cid}.out", tmp / f"{cid}.err"
     pid_file = tmp / f"{cid}.pid"
     with open(out, "wb") as fo, open(err, "wb") as fe:
-        p = rt("create", "--bundle", bundle, "--pid-file", str(pid_file), cid,
+        p = rt("create", "--bundle", bundle, "--pid-file", str(pid_file), *console, cid,
                stdin=stdin if stdin is not None else open(os.devnull), stdout=fo, stderr=fe,
                check=False)
     assert p.returncode == 0, (cid, err.read_bytes())
@@ -189,15 +189,24 @@ def test_pod(rt, rootfs, bundles, state_root, tmp_path):
     rt("delete", "m1")
     assert mounts_under(share) == []
 
-    # Deleting the sandbox takes a running member with it, and everything else.
-    m3_pid, _, _ = create(rt, m2, "m3", tmp_path)
+    # A member on a console; deleting the sandbox takes it along, and everything else.
+    m3 = bundles("m3", rootfs, ["sh", "-c", "test -t 0 && echo m3-tty; read x; echo got=$x; "
+                                "exec sleep 1000"], HUSK_MEMBER, terminal=True)
+    srv, sock = console_listener(tmp_path)
+    m3_pid, _, _ = create(rt, m3, "m3", tmp_path, console=("--console-socket", sock))
+    master = receive_master(srv)
+    srv.close()
     rt("start", "m3")
+    assert b"m3-tty" in read_until(master, b"m3-tty")
+    os.write(master, b"typed\r")
+    assert b"got=typed" in read_until(master, b"got=typed")
     assert mounts_under(share) == [f"{share}/m3/rootfs"]
     p = rt("delete", "pod1", check=False)
     assert p.returncode == 1 and b"not stopped" in p.stderr
     rt("delete", "--force", "pod1")
     assert wait_pid(pod_pid) == 137
     assert wait_pid(m3_pid) == 137
+    os.close(master)
     assert rt.state("m3")["status"] == "stopped"
     p = rt("exec", "m3", "true", check=False)
     assert p.returncode == 1
