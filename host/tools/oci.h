@@ -162,7 +162,10 @@ int oci_monitor_signalfd(void);
 #define OCI_POD_SHARE_TAG "husk-shared"
 #define OCI_POD_MAX_MEMBERS 16
 
-/* The sandbox st's annotations ask to join (never st itself); NULL: none. */
+/*
+ * The sandbox st's annotations ask to join (never st itself); NULL: none.
+ * husk.sandbox, when present, wins over CRI's annotations.
+ */
 const char *oci_pod_sandbox_of(const struct oci_state *st);
 /* Whether st is a pod sandbox: CRI's container-type=sandbox, or husk.sandbox=<own id>. */
 bool oci_pod_is_sandbox(const struct oci_state *st);
