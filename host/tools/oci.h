@@ -87,7 +87,12 @@ int oci_delete(const char *id, bool force);
  * "delete", "ps", or "exec\0KEY=VALUE\0..." (see oci-exec.c).  Replies:
  * "ok [TEXT]" or "err ERRNO MESSAGE"; an exec reply carries the process's
  * stdio fds, and its connection later gets "exit STATUS".  An exec
- * connection sends "signal N" and "resize ROWS COLS".
+ * connection sends "signal N" and "resize ROWS COLS".  Pods: a member's
+ * monitor sends "join\0id=..\0bundle=..\0tty=0|1[\0size=R C]" to its
+ * sandbox's monitor (the reply carries the member's stdio fds) and keeps
+ * that connection for "start", "kill SIG ALL", "ps", "signal N", "resize
+ * R C" and, last, "remove"; it gets "exit STATUS" there.  An exec in a
+ * member goes to the sandbox's monitor with a "container=ID" item.
  */
 /* The monitor listens on <dir>/ctl; commands connect to <root>/<id>/ctl. */
 int oci_ctl_listen(int dir_fd);
