@@ -56,8 +56,9 @@ INSTALL_EXTRA += install-guest-image
 # runc-compatible commands (docs/oci-runtime.md): one file per verb, plus the
 # state store and hooks from host/lib, linked statically with the JSON reader.
 OCI_TOOL_SRCS := $(addprefix host/tools/,oci-main.c oci-ctl.c oci-relay.c oci-monitor.c \
+	oci-pod.c oci-pod-annotations.c oci-member.c \
 	oci-create.c oci-start.c oci-run.c oci-state.c oci-kill.c oci-delete.c oci-exec.c \
-	oci-list.c oci-ps.c oci-spec.c oci-features.c oci-pod.c oci-pod-annotations.c oci-member.c)
+	oci-list.c oci-ps.c oci-spec.c oci-features.c)
 OCI_TOOL_OBJS := $(call objs-of,$(OCI_TOOL_SRCS))
 OCI_LIB_OBJS := $(call objs-of,host/lib/oci-state.c host/lib/oci-hooks.c)
 $(OCI_TOOL_OBJS): CPPFLAGS += -Ihost/lib
@@ -67,11 +68,11 @@ $(HUSK_TOOL): $(OCI_TOOL_OBJS) $(OCI_TOOL_STATIC)
 
 UNIT_TESTS += $(UNIT_OUT)/test-oci-state
 UNIT_DEPS_test-oci-state := $(OCI_LIB_OBJS) $(call objs-of,host/lib/json.c) $(COMMON_LIB)
+UNIT_TESTS += $(UNIT_OUT)/test-oci-pod
+UNIT_DEPS_test-oci-pod := $(call objs-of,host/tools/oci-pod-annotations.c)
+$(OBJ_OUT)/tests/unit/test-oci-pod.o: CPPFLAGS += -Ihost/lib
 UNIT_TESTS += $(UNIT_OUT)/test-oci-tool
 UNIT_DEPS_test-oci-tool := $(call objs-of,host/tools/oci-main.c host/tools/oci-ctl.c \
 	host/tools/guest-files.c) \
 	$(UNIT_DEPS_test-oci-state)
 $(OBJ_OUT)/tests/unit/test-oci-tool.o: CPPFLAGS += -Ihost/lib
-UNIT_TESTS += $(UNIT_OUT)/test-oci-pod
-UNIT_DEPS_test-oci-pod := $(call objs-of,host/tools/oci-pod-annotations.c)
-$(OBJ_OUT)/tests/unit/test-oci-pod.o: CPPFLAGS += -Ihost/lib

@@ -320,15 +320,17 @@ static void handle_request(struct monitor *m, int conn)
 		handle_ps(m, conn);
 	else if (!strcmp(msg, "exec") && handle_exec(m, conn, msg, (size_t)n))
 		return;
-	else if (!strcmp(msg, "join") && oci_pod_join(&m->pod, m->sb, conn, msg, (size_t)n))
-		return;
+	else if (!strcmp(msg, "join")) {
+		if (oci_pod_join(&m->pod, m->sb, conn, msg, (size_t)n))
+			return;
+	}
 	else if (!strcmp(msg, "delete")) {
 		char ok[32];
 
 		snprintf(ok, sizeof(ok), "ok %d", (int)getpid());
 		reply(conn, ok);
 		monitor_finish(m, m->exited ? m->status : EXIT_KILLED);
-	} else if (strcmp(msg, "exec") && strcmp(msg, "join"))
+	} else if (strcmp(msg, "exec"))
 		reply(conn, "err 22 unknown request");
 	close(conn);
 }
