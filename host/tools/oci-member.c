@@ -107,10 +107,13 @@ static void reply(int conn, const char *text)
 /* A verb's request: start, kill and ps go on to the sandbox's monitor. */
 static void handle_request(struct member *mb, int conn)
 {
+	struct timeval tv = { .tv_sec = 5 };
 	char msg[256], answer[2048];
 	int sig = 0, all = 0;
-	ssize_t n = oci_ctl_recv(conn, msg, sizeof(msg), NULL, 0, NULL);
+	ssize_t n;
 
+	(void)setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = oci_ctl_recv(conn, msg, sizeof(msg), NULL, 0, NULL);
 	if (n <= 0)
 		return;
 	oci_debug("member %s: request %s", mb->id, msg);
@@ -126,7 +129,9 @@ static void handle_request(struct member *mb, int conn)
 		member_finish(mb, 128 + sig);
 	}
 	if (strcmp(msg, "start") && strncmp(msg, "kill ", 5) && strcmp(msg, "ps")) {
-		reply(conn, "err 22 unknown request");
+		snprintf(answer, sizeof(answer), "err %d %.64s: not supported for a container "
+			 "in a pod sandbox's VM", EOPNOTSUPP, msg);
+		reply(conn, answer);
 		return;
 	}
 	if (owner_call(mb, msg, answer, sizeof(answer)) == 0 && !strcmp(msg, "start") &&
