@@ -69,4 +69,8 @@ const struct husk_vm_share *sandbox_share_for(const struct husk_sandbox *sb,
 /* sandbox-container.c */
 void container_free(struct husk_container *ctr);
 
+/* container-stats.c: the guest's reply (absent parts read as 0). */
+void container_stats_from_reply(const Grpc__StatsContainerResponse *resp,
+				struct husk_container_stats *st);
+
 #endif
