@@ -3,7 +3,8 @@
  * The init monitor: the host process standing for a container's init.
  * create forks it; it boots the sandbox, creates the container, then
  * relays the init's stdio, forwards the signals it gets, serves the
- * control socket (start, kill, exec, ps, delete) and exits with the init's
+ * control socket (start, kill, exec, ps, delete; pause, resume, update and
+ * stats in oci-monitor-cgroup.c) and exits with the init's
  * status, taking the VM with it.  Its pid is the one in --pid-file.
  */
 #include <errno.h>
@@ -46,6 +47,7 @@ struct monitor {
 	int signal_fd, listen_fd;
 	int cancel_fd;			/* while booting: a signal, or create gone */
 	bool started, exited;
+	bool paused;			/* husk pause froze the guest cgroup */
 	int status;
 	unsigned int exec_seq;
 	struct exec_proc execs[MAX_EXECS];
@@ -83,11 +85,7 @@ static void reply(int conn, const char *text)
 
 static void reply_error(int conn, const struct husk_error *err, int r)
 {
-	char buf[HUSK_ERROR_MSG_MAX + 32];
-
-	snprintf(buf, sizeof(buf), "err %d %s", r < 0 ? -r : EIO,
-		 err->msg[0] ? err->msg : strerror(r < 0 ? -r : EIO));
-	reply(conn, buf);
+	oci_ctl_reply_error(conn, err, r);
 }
 
 static void handle_start(struct monitor *m, int conn)
@@ -127,6 +125,9 @@ static void handle_kill(struct monitor *m, int conn, const char *args)
 			if (m->execs[i].conn >= 0)
 				(void)husk_process_signal(m->execs[i].proc, sig, NULL);
 	r = husk_process_signal(m->init, sig, &err);
+	/* As runc: a frozen container is thawed so that SIGKILL can finish it. */
+	if (r == 0 && sig == SIGKILL && m->paused && husk_container_resume(m->ctr, NULL) == 0)
+		m->paused = false;
 	if (r < 0)
 		reply_error(conn, &err, r);
 	else
@@ -217,6 +218,10 @@ static bool handle_exec(struct monitor *m, int conn, const char *msg, size_t len
 		reply(conn, "err 22 cannot exec in a stopped container: container not running");
 		return false;
 	}
+	if (m->paused) {
+		reply(conn, "err 16 cannot exec in a paused container");
+		return false;
+	}
 	if (!slot) {
 		reply(conn, "err 16 too many exec processes");
 		return false;
@@ -281,7 +286,9 @@ static void handle_request(struct monitor *m, int conn)
 		snprintf(ok, sizeof(ok), "ok %d", (int)getpid());
 		reply(conn, ok);
 		monitor_finish(m, m->exited ? m->status : EXIT_KILLED);
-	} else if (strcmp(msg, "exec"))
+	} else if (strcmp(msg, "exec") &&
+		   !oci_monitor_cgroup_request(m->ctr, m->started && !m->exited, &m->paused,
+					       conn, msg, (size_t)n))
 		reply(conn, "err 22 unknown request");
 	close(conn);
 }
