@@ -9,7 +9,7 @@ LIBHUSK_SRCS += host/lib/oci-json.c host/lib/oci-spec.c host/lib/agent-client.c 
 # The stdio channel: one vsock connection per stream (docs/stdio.md).
 LIBHUSK_SRCS += host/lib/stdio-channel.c
 # A container's cgroup from the host: stats, pause/resume, update.
-LIBHUSK_SRCS += host/lib/sandbox-cgroup.c host/lib/container-stats.c
+LIBHUSK_SRCS += host/lib/sandbox-cgroup.c host/lib/container-stats.c host/lib/sandbox-oom.c
 LIBHUSK_OBJS := $(call objs-of,$(LIBHUSK_SRCS))
 LIBHUSK_SO   := $(LIBDIR_OUT)/libhusk.so.0
 LIBHUSK_A    := $(LIBDIR_OUT)/libhusk.a

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * husk events [--interval D] [--stats] ID: runc's event lines on stdout,
- * {"type":"stats","id":ID,"data":{...}} every interval (one with --stats),
- * until the container stops (its monitor exits).
+ * {"type":"stats","id":ID,"data":{...}} every interval (one with --stats)
+ * and {"type":"oom","id":ID} for each OOM kill seen meanwhile, until the
+ * container stops (its monitor exits).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -60,17 +61,36 @@ static int parse_events(int argc, char **argv, struct events_opts *o)
 	return 0;
 }
 
-static int print_stats(const char *id)
+static void print_event(const char *type, const char *id, const char *data)
+{
+	printf("{\"type\":\"%s\",\"id\":", type);
+	oci_json_put_string(stdout, id);
+	if (data)
+		printf(",\"data\":%s", data);
+	printf("}\n");
+}
+
+/*
+ * One sample: an "oom" event for each OOM kill since the last one (none
+ * on the first: *ooms is then the baseline), then "stats".
+ */
+static int print_sample(const char *id, bool first, uint64_t *ooms)
 {
 	char reply[4096];
-	int r = oci_ctl_call(id, "stats", reply, sizeof(reply));
+	unsigned long long count;
+	int off = 0, r = oci_ctl_call(id, "stats", reply, sizeof(reply));
 
 	if (r < 0)
 		return r;
-	/* The monitor answers "ok DATA". */
-	printf("{\"type\":\"stats\",\"id\":");
-	oci_json_put_string(stdout, id);
-	printf(",\"data\":%s}\n", reply + 3);
+	/* The monitor answers "ok OOMS DATA". */
+	if (sscanf(reply, "ok %llu %n", &count, &off) != 1 || !off) {
+		oci_error("container %s: monitor: unexpected stats reply", id);
+		return -EPROTO;
+	}
+	for (; !first && *ooms < count; (*ooms)++)
+		print_event("oom", id, NULL);
+	*ooms = count;
+	print_event("stats", id, reply + off);
 	return fflush(stdout) == 0 ? 0 : -EPIPE;
 }
 
@@ -92,6 +112,8 @@ int cmd_oci_events(int argc, char **argv)
 	struct husk_error err = { 0 };
 	_cleanup_close_ int dir_fd = -1, pidfd = -1;
 	struct oci_state st;
+	uint64_t ooms = 0;
+	bool first = true;
 	int r;
 
 	if (parse_events(argc, argv, &o) < 0)
@@ -114,8 +136,8 @@ int cmd_oci_events(int argc, char **argv)
 		oci_error("container with id %s is not running", o.id);
 		return 1;
 	}
-	for (;;) {
-		r = print_stats(o.id);
+	for (;; first = false) {
+		r = print_sample(o.id, first, &ooms);
 		if (o.once)
 			return r < 0 ? 1 : 0;
 		/* A failed sample of a container that ended is just the end. */

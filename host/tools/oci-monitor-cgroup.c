@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The init monitor's requests on its container's cgroup in the guest:
- * pause and resume (cgroup.freeze), update (new limits) and stats (for
- * husk events).  The monitor owns the sandbox handle, so these go through
+ * pause and resume (cgroup.freeze), update (new limits) and stats with
+ * the count of OOM kills (for husk events).  The monitor owns the sandbox handle, so these go through
  * it like start and kill do.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +62,29 @@ static void handle_update(struct husk_container *ctr, int conn, const char *msg,
 		reply_ok(conn);
 }
 
-/* "ok " and the stats event's data object. */
-static void handle_stats(struct husk_container *ctr, int conn)
+/*
+ * Count this container's OOM kills queued since the last request.  The
+ * watch starts with the first stats request (husk events): kills the agent
+ * kept from before then are counted by it.
+ */
+static void count_ooms(struct husk_sandbox *sb, struct husk_container *ctr,
+		       struct oci_cgroup_state *cg)
+{
+	char id[256];
+
+	if (!cg->oom_watch) {
+		if (husk_sandbox_watch_oom(sb, NULL) < 0)
+			return;
+		cg->oom_watch = true;
+	}
+	while (husk_sandbox_next_oom(sb, id, sizeof(id), NULL) == 0)
+		if (!strcmp(id, husk_container_id(ctr)))
+			cg->ooms++;
+}
+
+/* "ok OOMS DATA": the OOM kills so far and the stats event's data object. */
+static void handle_stats(struct husk_sandbox *sb, struct husk_container *ctr,
+			 struct oci_cgroup_state *cg, int conn)
 {
 	struct husk_container_stats st;
 	struct husk_error err = { 0 };
@@ -81,7 +103,8 @@ static void handle_stats(struct husk_container *ctr, int conn)
 		oci_ctl_reply_error(conn, NULL, -ENOMEM);
 		return;
 	}
-	fputs("ok ", out);
+	count_ooms(sb, ctr, cg);
+	fprintf(out, "ok %" PRIu64 " ", cg->ooms);
 	oci_stats_json(out, &st);
 	if (fclose(out) != 0) {
 		free(text);
@@ -92,11 +115,12 @@ static void handle_stats(struct husk_container *ctr, int conn)
 	free(text);
 }
 
-bool oci_monitor_cgroup_request(struct husk_container *ctr, bool running, bool *paused,
-				int conn, const char *msg, size_t len)
+bool oci_monitor_cgroup_request(struct husk_sandbox *sb, struct husk_container *ctr,
+				bool running, struct oci_cgroup_state *cg, int conn,
+				const char *msg, size_t len)
 {
 	if (!strcmp(msg, "pause") || !strcmp(msg, "resume")) {
-		handle_pause(ctr, running, paused, !strcmp(msg, "pause"), conn);
+		handle_pause(ctr, running, &cg->paused, !strcmp(msg, "pause"), conn);
 		return true;
 	}
 	/* A created container has its cgroup already: runc updates it too. */
@@ -105,7 +129,7 @@ bool oci_monitor_cgroup_request(struct husk_container *ctr, bool running, bool *
 		return true;
 	}
 	if (!strcmp(msg, "stats")) {
-		handle_stats(ctr, conn);
+		handle_stats(sb, ctr, cg, conn);
 		return true;
 	}
 	return false;

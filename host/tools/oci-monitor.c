@@ -47,7 +47,7 @@ struct monitor {
 	int signal_fd, listen_fd;
 	int cancel_fd;			/* while booting: a signal, or create gone */
 	bool started, exited;
-	bool paused;			/* husk pause froze the guest cgroup */
+	struct oci_cgroup_state cgroup;	/* pause, OOM count: oci-monitor-cgroup.c */
 	int status;
 	unsigned int exec_seq;
 	struct exec_proc execs[MAX_EXECS];
@@ -126,8 +126,9 @@ static void handle_kill(struct monitor *m, int conn, const char *args)
 				(void)husk_process_signal(m->execs[i].proc, sig, NULL);
 	r = husk_process_signal(m->init, sig, &err);
 	/* As runc: a frozen container is thawed so that SIGKILL can finish it. */
-	if (r == 0 && sig == SIGKILL && m->paused && husk_container_resume(m->ctr, NULL) == 0)
-		m->paused = false;
+	if (r == 0 && sig == SIGKILL && m->cgroup.paused &&
+	    husk_container_resume(m->ctr, NULL) == 0)
+		m->cgroup.paused = false;
 	if (r < 0)
 		reply_error(conn, &err, r);
 	else
@@ -218,7 +219,7 @@ static bool handle_exec(struct monitor *m, int conn, const char *msg, size_t len
 		reply(conn, "err 22 cannot exec in a stopped container: container not running");
 		return false;
 	}
-	if (m->paused) {
+	if (m->cgroup.paused) {
 		reply(conn, "err 16 cannot exec in a paused container");
 		return false;
 	}
@@ -287,8 +288,8 @@ static void handle_request(struct monitor *m, int conn)
 		reply(conn, ok);
 		monitor_finish(m, m->exited ? m->status : EXIT_KILLED);
 	} else if (strcmp(msg, "exec") &&
-		   !oci_monitor_cgroup_request(m->ctr, m->started && !m->exited, &m->paused,
-					       conn, msg, (size_t)n))
+		   !oci_monitor_cgroup_request(m->sb, m->ctr, m->started && !m->exited,
+					       &m->cgroup, conn, msg, (size_t)n))
 		reply(conn, "err 22 unknown request");
 	close(conn);
 }

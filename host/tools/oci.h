@@ -133,13 +133,21 @@ int oci_ctl_call_msg(const char *id, const void *request, size_t len, char *repl
 /* A monitor's answer: "err ERRNO MESSAGE" from err (or strerror(-r)). */
 void oci_ctl_reply_error(int conn, const struct husk_error *err, int r);
 
+/* What the init monitor's cgroup requests keep between calls. */
+struct oci_cgroup_state {
+	bool paused;			/* husk pause froze the guest cgroup */
+	bool oom_watch;			/* husk_sandbox_watch_oom() runs */
+	uint64_t ooms;			/* this container's OOM kills seen since */
+};
+
 /*
  * The init monitor's requests on the container's cgroup (oci-monitor-cgroup.c):
- * "pause", "resume", "update\0JSON", "stats".  Returns false when msg is none
- * of them.  running: started and not exited; *paused is kept up to date.
+ * "pause", "resume", "update\0JSON", "stats" (answered "ok OOMS DATA").
+ * Returns false when msg is none of them.  running: started, not exited.
  */
-bool oci_monitor_cgroup_request(struct husk_container *ctr, bool running, bool *paused,
-				int conn, const char *msg, size_t len);
+bool oci_monitor_cgroup_request(struct husk_sandbox *sb, struct husk_container *ctr,
+				bool running, struct oci_cgroup_state *cg, int conn,
+				const char *msg, size_t len);
 
 /* ---- monitors ------------------------------------------------------------ */
 

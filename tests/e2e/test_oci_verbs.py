@@ -8,6 +8,7 @@ limits the guest kernel enforces.
 import ctypes
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -174,6 +175,26 @@ def test_update(ctr, tmp_path):
     assert p.returncode == 1 and b"bogus" in p.stderr, p.stderr
 
 
+def read_events(stream, until, timeout=60):
+    """Event lines from stream up to the first one until(event) accepts."""
+    events, buf = [], b""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, events
+        ready, _, _ = select.select([stream], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(stream.fileno(), 4096)
+        assert chunk, events
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            events.append(json.loads(line))
+            if until(events[-1]):
+                return events
+
+
 def test_events_then_kill_paused(ctr):
     rt = ctr.rt
     data = ctr.stats()
@@ -184,8 +205,20 @@ def test_events_then_kill_paused(ctr):
     events = subprocess.Popen(rt.argv("events", "--interval", "300ms", "v1"), env=rt.env,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        lines = [json.loads(events.stdout.readline()) for _ in range(2)]
-        assert [e["type"] for e in lines] == ["stats", "stats"]
+        seen = read_events(events.stdout, lambda e: e["type"] == "stats")
+        seen += read_events(events.stdout, lambda e: e["type"] == "stats")
+        assert [e["type"] for e in seen] == ["stats", "stats"]
+        assert all(e["id"] == "v1" and e["data"]["pids"]["current"] for e in seen)
+
+        # An allocation past the limit is OOM-killed; events reports it.
+        rt("update", "--memory", "32m", "v1")
+        p = ctr.exec("x=$(head -c 80000000 /dev/zero | tr '\\0' a); echo ${#x}",
+                     check=False)
+        assert p.returncode == 137, (p.returncode, p.stdout, p.stderr)
+        seen = read_events(events.stdout, lambda e: e["type"] == "oom")
+        assert seen[-1] == {"type": "oom", "id": "v1"}
+        assert ctr.stats()["memory"]["usage"]["limit"] == 32 << 20
+
         # SIGKILL reaches a paused container (husk thaws it, as runc does);
         # events ends with the container.
         rt("pause", "v1")

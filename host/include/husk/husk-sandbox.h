@@ -153,6 +153,19 @@ size_t husk_sandbox_console_tail(const struct husk_sandbox *sb, unsigned int n_l
 int husk_sandbox_wait_oom(struct husk_sandbox *sb, int timeout_ms,
 			  char *container_id, size_t size, struct husk_error *err);
 
+/*
+ * OOM kills for a caller with its own event loop.  The first call starts a
+ * library thread that takes the agent's OOM events into a queue (the 64
+ * newest are kept) and returns an fd, owned by the sandbox, that is
+ * readable while husk_sandbox_next_oom() has something to give: the
+ * oldest queued container id, else -EAGAIN, or -EPIPE once the agent went
+ * away.  Afterwards husk_sandbox_wait_oom() answers -EBUSY: both would take
+ * the same events.  Since HUSK_0.3.
+ */
+int husk_sandbox_watch_oom(struct husk_sandbox *sb, struct husk_error *err);
+int husk_sandbox_next_oom(struct husk_sandbox *sb, char *container_id, size_t size,
+			  struct husk_error *err);
+
 /* ---- containers and processes ------------------------------------------- */
 
 struct husk_container;
