@@ -232,7 +232,8 @@ int oci_update_parse(int argc, char **argv, struct oci_update *u, struct husk_er
 			continue;
 		}
 		if (c < OPT_FLAG_BASE)
-			return husk_error_set(err, EINVAL, "update: bad flag '%s'",
+			return husk_error_set(err, EINVAL,
+					      "update: unknown flag or missing value: '%s'",
 					      argv[optind - 1]);
 		r = take_value(&update_flags[c - OPT_FLAG_BASE], optarg, &rv, err);
 		if (r < 0)
