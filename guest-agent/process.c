@@ -564,14 +564,6 @@ void agent_container_untrack(struct agent *agent, struct runtime_container *ctr)
 	}
 }
 
-bool agent_container_exited(struct agent *agent, struct runtime_container *ctr)
-{
-	for (struct agent_process *ap = agent->procs; ap; ap = ap->next)
-		if (ap->ctr == ctr && !ap->proc->exited)
-			return false;
-	return true;
-}
-
 void agent_process_untrack_all(struct agent *agent)
 {
 	while (agent->procs) {

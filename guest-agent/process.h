@@ -65,8 +65,6 @@ void agent_process_close_stdin(struct agent_process *ap);
  */
 void agent_container_untrack(struct agent *agent, struct runtime_container *ctr);
 
-/* Every tracked process of ctr has exited. */
-bool agent_container_exited(struct agent *agent, struct runtime_container *ctr);
 
 /* Shutdown: drop every parked call and tracked process. */
 void agent_process_untrack_all(struct agent *agent);

@@ -35,12 +35,14 @@ FUZZ_SRCS_fuzz-initramfs-moddep := initramfs/moddep.c common/error.c
 FUZZ_SRCS_fuzz-initramfs-elfnote := initramfs/elfnote.c common/error.c
 
 # ---- the guest image ---------------------------------------------------------
+# KERNEL=minimal (the default): husk's own kernel, build/kernel/vmlinux from
+#   `make kernel` (drivers built in, no modules), image in build/guest/.
 # KERNEL=debian: Debian's linux-image-amd64 (vmlinux extracted from vmlinuz,
-#   virtio/vsock/9p as modules).  KERNEL=minimal: build/kernel/vmlinux from
-#   `make kernel` (drivers built in, no modules).
-KERNEL ?= debian
+#   virtio/vsock/9p as modules), image in build/guest/debian/, which is what
+#   `husk run --kernel debian` boots.
+KERNEL ?= minimal
 ifeq ($(filter debian minimal,$(KERNEL)),)
-$(error KERNEL=$(KERNEL): want debian or minimal)
+$(error KERNEL=$(KERNEL): want minimal or debian)
 endif
 
 # Newest installed Debian kernel unless KERNEL_VERSION=... is given.  Lazy,
@@ -53,21 +55,27 @@ DEBIAN_MODULES_DIR = /lib/modules/$(KERNEL_VERSION)
 IMAGE_DEBIAN_MODULES := virtio_pci virtio_mmio vmw_vsock_virtio_transport \
 	9pnet_virtio 9p
 
+# Where this KERNEL's image goes: the default one at the top, others in a
+# directory named after the kernel (the name `husk run --kernel` takes).
+IMAGE_OUT       := $(GUEST_OUT)$(if $(filter debian,$(KERNEL)),/debian)
 MINIMAL_VMLINUX := $(BUILD)/kernel/vmlinux
-GUEST_VMLINUX   := $(GUEST_OUT)/vmlinux
-GUEST_INITRAMFS := $(GUEST_OUT)/initramfs.cpio.gz
-GUEST_KERNEL_ID := $(GUEST_OUT)/kernel.id
-GUEST_MODULES_ID := $(GUEST_OUT)/modules.id
+GUEST_VMLINUX   := $(IMAGE_OUT)/vmlinux
+GUEST_INITRAMFS := $(IMAGE_OUT)/initramfs.cpio.gz
+GUEST_KERNEL_ID := $(IMAGE_OUT)/kernel.id
+GUEST_MODULES_ID := $(IMAGE_OUT)/modules.id
 IMAGE_LIST      := initramfs/husk-guest.list
 
 ifeq ($(KERNEL),debian)
 IMAGE_KERNEL_SRC = /boot/vmlinuz-$(KERNEL_VERSION)
+IMAGE_KERNEL_DEP = $(wildcard $(IMAGE_KERNEL_SRC))
 # what the image's module set is, for test images built with husk-initramfs-rule
 IMAGE_MODULE_ARGS = --kernel-modules $(DEBIAN_MODULES_DIR) \
 	$(addprefix --module ,$(IMAGE_DEBIAN_MODULES))
 IMAGE_KERNEL_DESC = debian $(KERNEL_VERSION)
 else
+# `make image` builds (or takes from the cache) the minimal kernel first.
 IMAGE_KERNEL_SRC = $(MINIMAL_VMLINUX)
+IMAGE_KERNEL_DEP = $(MINIMAL_VMLINUX)
 IMAGE_MODULE_ARGS =
 IMAGE_KERNEL_DESC = minimal
 endif
@@ -85,13 +93,10 @@ $(GUEST_KERNEL_ID): FORCE
 $(GUEST_MODULES_ID): FORCE
 	$(call update-if-changed,vsockfwd=$(VSOCKFWD_KO))
 
-$(GUEST_VMLINUX): $(GUEST_KERNEL_ID) $(HUSK_EXTRACT_VMLINUX) $(wildcard $(IMAGE_KERNEL_SRC))
+$(GUEST_VMLINUX): $(GUEST_KERNEL_ID) $(HUSK_EXTRACT_VMLINUX) $(IMAGE_KERNEL_DEP)
 	@if [ ! -e "$(IMAGE_KERNEL_SRC)" ]; then \
-		if [ "$(KERNEL)" = minimal ]; then \
-			echo "make image: $(IMAGE_KERNEL_SRC) is missing: run 'make kernel' first (or KERNEL=debian)" >&2; \
-		else \
-			echo "make image: $(IMAGE_KERNEL_SRC) is missing (KERNEL_VERSION=$(KERNEL_VERSION))" >&2; \
-		fi; exit 1; fi
+		echo "make image: $(IMAGE_KERNEL_SRC) is missing (KERNEL_VERSION=$(KERNEL_VERSION); install linux-image-amd64)" >&2; \
+		exit 1; fi
 	$(HUSK_EXTRACT_VMLINUX) $(IMAGE_KERNEL_SRC) $@
 
 # husk-initramfs-rule(OUTPUT, LIST, EXTRA_PREREQS): a rule building OUTPUT
@@ -125,3 +130,15 @@ FORCE:
 image: image-size
 image-size: $(GUEST_VMLINUX) $(GUEST_INITRAMFS)
 	@echo "image: $(GUEST_INITRAMFS) $$(stat -c %s $(GUEST_INITRAMFS)) bytes compressed (goal <= 4194304), vmlinux $$(stat -c %s $(GUEST_VMLINUX)) bytes, kernel $(IMAGE_KERNEL_DESC)"
+
+# The Debian-kernel image beside the default one: the e2e tier and `make
+# bench` boot both kernels.  KERNEL picks other rules, hence a sub-make; it
+# starts after this make's own outputs (kmod-vsockfwd/build.mk adds the
+# module), so the two never write the same file at once.
+ifeq ($(KERNEL),minimal)
+.PHONY: image-debian
+image-debian: all $(GUEST_VMLINUX) $(GUEST_INITRAMFS)
+	@$(MAKE) --no-print-directory KERNEL=debian image kmod
+E2E_TEST_PREREQS += image-debian
+BENCH_PREREQS += image-debian
+endif

@@ -1,9 +1,10 @@
 # vsockfwd.ko (`make kmod`) and its in-guest test tool.
 #
 # KDIR is the kernel build tree the module is built against.  It follows
-# the image's KERNEL choice (initramfs/build.mk): KERNEL=minimal means the
-# minimal guest kernel's tree, build/kernel/build; otherwise the newest
-# Debian linux-headers tree in /lib/modules.  The host may run another
+# the image's KERNEL choice (initramfs/build.mk): KERNEL=minimal (the
+# default) means the minimal guest kernel's tree, build/kernel/build, built
+# first if needed; KERNEL=debian the newest Debian linux-headers tree in
+# /lib/modules.  The module goes into that kernel's image directory.  The host may run another
 # kernel, so `uname -r` is never consulted.  KDIR=... overrides both.
 #
 # kbuild writes its products next to the sources, so the sources are copied
@@ -13,7 +14,8 @@
 
 ifeq ($(origin KDIR),undefined)
 ifeq ($(KERNEL),minimal)
-KDIR := $(abspath $(BUILD)/kernel/build)
+KDIR := $(KERNEL_KDIR)
+KDIR_DEP := $(KERNEL_VMLINUX)
 else
 KDIR := $(shell ls -1d /lib/modules/*-amd64/build 2>/dev/null | sort -V | tail -n1)
 endif
@@ -24,7 +26,7 @@ KMOD_OUT = $(abspath $(BUILD)/kmod/$(KMOD_RELEASE))
 
 VSOCKFWD_KSRCS := $(wildcard kmod-vsockfwd/*.c kmod-vsockfwd/*.h) \
 	kmod-vsockfwd/Kbuild kmod-vsockfwd/include/uapi/linux/vsockfwd.h
-VSOCKFWD_KO := $(GUEST_OUT)/vsockfwd.ko
+VSOCKFWD_KO := $(IMAGE_OUT)/vsockfwd.ko
 VSOCKFWD_TEST := $(GUEST_OUT)/vsockfwd-test
 
 KMOD_TARGETS += $(VSOCKFWD_KO)
@@ -34,7 +36,7 @@ ALL_TARGETS += $(VSOCKFWD_TEST)
 
 # kbuild decides what is stale; the copy only changes when kbuild relinked.
 .PHONY: vsockfwd-kbuild
-vsockfwd-kbuild:
+vsockfwd-kbuild: $(KDIR_DEP)
 	@test -f "$(KDIR)/Makefile" || { echo "make kmod: no kernel build tree at KDIR='$(KDIR)' (install linux-headers-amd64 or pass KDIR=)" >&2; exit 1; }
 	@mkdir -p $(KMOD_OUT)/kmod-vsockfwd
 	@cp -p Kbuild $(KMOD_OUT)/
@@ -79,3 +81,7 @@ kmod-sparse:
 kmod-check: kmod-checkpatch kmod-sparse
 
 BENCH_SCRIPTS += bench/vsockfwd.py
+
+ifeq ($(KERNEL),minimal)
+image-debian: $(VSOCKFWD_KO)
+endif

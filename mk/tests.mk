@@ -22,7 +22,12 @@ check-unit: $(UNIT_TESTS)
 check-agent: all $(AGENT_TEST_PREREQS)
 	@tests/run-pytest tests/agent
 
-check-e2e: all $(E2E_TEST_PREREQS)
+# What the e2e tier needs built, also on its own (e.g. before running one
+# test file by hand).
+.PHONY: e2e-prereqs
+e2e-prereqs: all $(E2E_TEST_PREREQS)
+
+check-e2e: e2e-prereqs
 	@tests/run-pytest tests/e2e
 
 check-fuzz: $(FUZZ_TARGETS)

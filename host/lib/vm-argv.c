@@ -61,6 +61,11 @@ int vm_config_validate(const struct husk_vm_config *cfg, struct husk_error *err)
 		return husk_error_set(err, EINVAL,
 				      "VM config: memory %u MiB not in 32..1048576",
 				      cfg->memory_mib);
+	/* 2 GiB is QEMU's cap on the translation cache. */
+	if (cfg->tcg_tb_mib > 2048)
+		return husk_error_set(err, EINVAL,
+				      "VM config: TCG translation cache %u MiB is over 2048",
+				      cfg->tcg_tb_mib);
 	if (cfg->vsock > HUSK_VM_VSOCK_KERNEL)
 		return husk_error_set(err, EINVAL, "VM config: unknown vsock mode %d",
 				      cfg->vsock);
@@ -129,8 +134,11 @@ static int add_machine(struct strv *argv, const struct husk_vm_config *cfg,
 			     "q35" : "microvm,pcie=on,acpi=on");
 	if (!r)
 		r = strv_add(argv, "-accel");
-	if (!r)
-		r = strv_add(argv, kvm ? "kvm" : "tcg");
+	if (!r && kvm)
+		r = strv_add(argv, "kvm");
+	if (!r && !kvm)
+		r = strv_addf(argv, "tcg,tb-size=%u",
+			      cfg->tcg_tb_mib ? cfg->tcg_tb_mib : HUSK_VM_TCG_TB_MIB);
 	if (!r && kvm)
 		r = strv_add(argv, "-cpu");
 	if (!r && kvm)

@@ -35,18 +35,22 @@ $(RUN_API_TEST): tests/e2e/run-api.c $(LIBHUSK_SO)
 		-Wl,-rpath,'$$ORIGIN/../lib'
 E2E_TEST_PREREQS += $(RUN_API_TEST)
 
-# husk run's default guest image when installed (HUSK_GUEST_DIR above).
+# husk run's guest images when installed (HUSK_GUEST_DIR above): the default
+# one, and Debian's in guest/debian when `make image KERNEL=debian` built it.
 .PHONY: install-guest-image
 install-guest-image:
-	@if [ -f $(GUEST_OUT)/vmlinux ] && [ -f $(GUEST_OUT)/initramfs.cpio.gz ]; then \
-		install -D -m 0644 $(GUEST_OUT)/vmlinux $(DESTDIR)$(DATADIR)/husk/guest/vmlinux; \
-		install -D -m 0644 $(GUEST_OUT)/initramfs.cpio.gz \
-			$(DESTDIR)$(DATADIR)/husk/guest/initramfs.cpio.gz; \
-		echo "installed $(DESTDIR)$(DATADIR)/husk/guest/{vmlinux,initramfs.cpio.gz}"; \
-	else \
-		echo "make install: no guest image in $(GUEST_OUT) ('make image' first);" \
-			"husk run will need --kernel and --initrd"; \
-	fi
+	@set -e; \
+	for d in "" debian; do \
+		src=$(GUEST_OUT)$${d:+/$$d}; dst=$(DESTDIR)$(DATADIR)/husk/guest$${d:+/$$d}; \
+		if [ -f $$src/vmlinux ] && [ -f $$src/initramfs.cpio.gz ]; then \
+			install -D -m 0644 $$src/vmlinux $$dst/vmlinux; \
+			install -D -m 0644 $$src/initramfs.cpio.gz $$dst/initramfs.cpio.gz; \
+			echo "installed $$dst/{vmlinux,initramfs.cpio.gz}"; \
+		elif [ -z "$$d" ]; then \
+			echo "make install: no guest image in $(GUEST_OUT) ('make image' first);" \
+				"husk run will need --kernel and --initrd"; \
+		fi; \
+	done
 INSTALL_EXTRA += install-guest-image
 
 # runc-compatible commands (docs/oci-runtime.md): one file per verb, plus the

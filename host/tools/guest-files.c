@@ -1,27 +1,46 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Where the husk tool finds the guest image (kernel + initramfs). */
+/*
+ * Where the husk tool finds the guest image (kernel + initramfs).
+ *
+ * Images live in one directory: build/guest next to a build tree's husk,
+ * else the installed $(DATADIR)/husk/guest.  The default image ("minimal",
+ * husk's own kernel) sits at its top; another kernel's image sits in a
+ * subdirectory named after it ("debian": `make image KERNEL=debian`).
+ */
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "husk-common/error.h"
 #include "husk-tool.h"
 
 #ifndef HUSK_GUEST_DIR
 #error "HUSK_GUEST_DIR must be set by the build (host/tools/build.mk)"
 #endif
 
-/* build/guest/name next to build/bin/husk, when run from a build tree. */
-static bool build_tree_guest_file(const char *name, char *out, size_t size)
+#define DEFAULT_IMAGE "minimal"
+#define KERNEL_FILE "vmlinux"
+#define INITRD_FILE "initramfs.cpio.gz"
+
+static bool is_file(const char *path)
 {
-	char exe[PATH_MAX];
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* build/guest next to build/bin/husk, when run from a build tree. */
+static bool build_tree_guest_dir(char *out, size_t size)
+{
+	char exe[PATH_MAX], dir[PATH_MAX + 16];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	char *slash;
 	struct stat st;
-	int w;
 
 	if (n <= 0)
 		return false;
@@ -30,24 +49,85 @@ static bool build_tree_guest_file(const char *name, char *out, size_t size)
 	if (!slash)
 		return false;
 	*slash = '\0';
-	w = snprintf(out, size, "%s/../guest/%s", exe, name);
-	return w > 0 && (size_t)w < size && stat(out, &st) == 0;
+	snprintf(dir, sizeof(dir), "%s/../guest", exe);
+	if (size < PATH_MAX || !realpath(dir, out))
+		return false;
+	return stat(out, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int tool_guest_file(const char *given, const char *name, char *out, size_t size)
+/* An image name is one path component a make variable can hold. */
+static bool valid_image_name(const char *name)
 {
-	struct stat st;
+	if (!*name || *name == '.' || strlen(name) > 64)
+		return false;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") == strlen(name);
+}
+
+static int image_file(const char *dir, const char *image, const char *file,
+		      char *out, size_t size)
+{
 	int w;
 
-	if (given && *given)
-		w = snprintf(out, size, "%s", given);
-	else if (build_tree_guest_file(name, out, size))
-		w = 0;
+	if (!strcmp(image, DEFAULT_IMAGE))
+		w = snprintf(out, size, "%s/%s", dir, file);
 	else
-		w = snprintf(out, size, "%s/%s", HUSK_GUEST_DIR, name);
-	if (w < 0 || (size_t)w >= size)
-		return -ENAMETOOLONG;
-	if (stat(out, &st) < 0 || !S_ISREG(st.st_mode))
-		return -ENOENT;
+		w = snprintf(out, size, "%s/%s/%s", dir, image, file);
+	return w < 0 || (size_t)w >= size ? -ENAMETOOLONG : 0;
+}
+
+int tool_guest_image(const char *kernel, const char *initrd, struct tool_guest_image *img,
+		     struct husk_error *err)
+{
+	const char *image = DEFAULT_IMAGE;
+	char dir[PATH_MAX];
+	int r;
+
+	if (kernel && strchr(kernel, '/')) {
+		if (snprintf(img->kernel, sizeof(img->kernel), "%s", kernel) >=
+		    (int)sizeof(img->kernel))
+			return husk_error_set(err, ENAMETOOLONG, "kernel path too long");
+		if (!is_file(img->kernel))
+			return husk_error_set(err, ENOENT, "guest kernel %s not found", kernel);
+	} else if (kernel && *kernel) {
+		if (!valid_image_name(kernel))
+			return husk_error_set(err, EINVAL,
+					      "kernel '%s': not a file path (with a '/') nor an image name like 'minimal' or 'debian'",
+					      kernel);
+		image = kernel;
+	}
+
+	if (!build_tree_guest_dir(dir, sizeof(dir)))
+		snprintf(dir, sizeof(dir), "%s", HUSK_GUEST_DIR);
+
+	if (!kernel || !strchr(kernel, '/')) {
+		r = image_file(dir, image, KERNEL_FILE, img->kernel, sizeof(img->kernel));
+		if (r < 0)
+			return husk_error_set(err, -r, "guest image directory %s: path too long", dir);
+		if (!is_file(img->kernel))
+			return husk_error_set(err, ENOENT,
+					      "guest image '%s' not found: no %s (build it with 'make image%s%s')",
+					      image, img->kernel,
+					      strcmp(image, DEFAULT_IMAGE) ? " KERNEL=" : "",
+					      strcmp(image, DEFAULT_IMAGE) ? image : "");
+	}
+
+	if (initrd && *initrd) {
+		if (snprintf(img->initrd, sizeof(img->initrd), "%s", initrd) >=
+		    (int)sizeof(img->initrd))
+			return husk_error_set(err, ENAMETOOLONG, "initramfs path too long");
+		if (!is_file(img->initrd))
+			return husk_error_set(err, ENOENT, "guest initramfs %s not found", initrd);
+		return 0;
+	}
+	/* A named image brings its own initramfs (its kernel's modules); a
+	 * kernel given as a file goes with the default image's. */
+	r = image_file(dir, image, INITRD_FILE, img->initrd, sizeof(img->initrd));
+	if (r < 0)
+		return husk_error_set(err, -r, "guest image directory %s: path too long", dir);
+	if (!is_file(img->initrd))
+		return husk_error_set(err, ENOENT,
+				      "guest initramfs %s not found (build it with 'make image%s%s')",
+				      img->initrd, strcmp(image, DEFAULT_IMAGE) ? " KERNEL=" : "",
+				      strcmp(image, DEFAULT_IMAGE) ? image : "");
 	return 0;
 }

@@ -202,19 +202,21 @@ int oci_write_pid_file(const char *path, pid_t pid)
 	return 0;
 }
 
-/* $env names the file, else the build tree's or the installed image. */
-static int guest_file(const char *env, const char *name, char *out, size_t size)
-{
-	if (tool_guest_file(getenv(env), name, out, size) < 0) {
-		oci_error("guest %s not found (set %s or build it with 'make image')", out, env);
-		return -ENOENT;
-	}
-	return 0;
-}
-
+/* $HUSK_KERNEL (an image name or a kernel file) and $HUSK_INITRD, else the
+ * default image: see tool_guest_image(). */
 int oci_guest_files(char *kernel, size_t ksize, char *initrd, size_t isize)
 {
-	int r = guest_file("HUSK_KERNEL", "vmlinux", kernel, ksize);
+	struct husk_error err = { 0 };
+	struct tool_guest_image image;
 
-	return r < 0 ? r : guest_file("HUSK_INITRD", "initramfs.cpio.gz", initrd, isize);
+	if (tool_guest_image(getenv("HUSK_KERNEL"), getenv("HUSK_INITRD"), &image, &err) < 0) {
+		oci_error("%s (set HUSK_KERNEL/HUSK_INITRD or build the image)", err.msg);
+		return -ENOENT;
+	}
+	if (snprintf(kernel, ksize, "%s", image.kernel) >= (int)ksize ||
+	    snprintf(initrd, isize, "%s", image.initrd) >= (int)isize) {
+		oci_error("guest image path too long");
+		return -ENAMETOOLONG;
+	}
+	return 0;
 }

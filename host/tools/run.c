@@ -35,6 +35,8 @@ struct run_opts {
 	const char *kernel;
 	const char *initrd;
 	enum husk_vm_accel accel;
+	enum husk_vm_machine machine;
+	unsigned int tcg_tb_mib;
 	bool tty, interactive, timings, debug;
 	const char *env[MAX_ENV];
 	size_t n_env;
@@ -54,8 +56,11 @@ static const char run_usage[] =
 	"  --vm-memory SIZE      VM memory, e.g. 256M, 1G (default 256M)\n"
 	"  --memory SIZE         the container's memory limit (cgroup, in the guest)\n"
 	"  --pids-limit N        the container's task limit\n"
-	"  --kernel PATH         guest kernel (default: the 'make image' output)\n"
-	"  --initrd PATH         guest initramfs (default: the 'make image' output)\n"
+	"  --kernel NAME|PATH    guest image by name: minimal (default) or debian;\n"
+	"                        or a kernel file (a path with a '/')\n"
+	"  --initrd PATH         guest initramfs (default: the image's)\n"
+	"  --machine microvm|q35 QEMU machine type (default microvm)\n"
+	"  --tb-size MIB         TCG translation cache (default 16)\n"
 	"  --accel tcg|kvm       (default: KVM when usable, else TCG)\n"
 	"  -t, --tty             give the container a terminal\n"
 	"  -i, --interactive     forward stdin\n"
@@ -129,7 +134,8 @@ static int parse_user(const char *arg, struct run_opts *o)
 
 enum {
 	OPT_VM_CPUS = 256, OPT_VM_MEMORY, OPT_MEMORY, OPT_PIDS, OPT_KERNEL, OPT_INITRD,
-	OPT_ACCEL, OPT_HOSTNAME, OPT_ROOTFS, OPT_TIMINGS, OPT_DEBUG, OPT_AGENT_TIMEOUT,
+	OPT_ACCEL, OPT_MACHINE, OPT_TB_SIZE, OPT_HOSTNAME, OPT_ROOTFS, OPT_TIMINGS, OPT_DEBUG,
+	OPT_AGENT_TIMEOUT,
 };
 
 static int bad_value(const char *opt, const char *arg)
@@ -174,6 +180,19 @@ static int parse_one(int c, const char *arg, struct run_opts *o)
 		else
 			return bad_value("--accel (tcg or kvm)", arg);
 		return 0;
+	case OPT_MACHINE:
+		if (!strcmp(arg, "microvm"))
+			o->machine = HUSK_VM_MACHINE_MICROVM;
+		else if (!strcmp(arg, "q35"))
+			o->machine = HUSK_VM_MACHINE_Q35;
+		else
+			return bad_value("--machine (microvm or q35)", arg);
+		return 0;
+	case OPT_TB_SIZE:
+		if (parse_uint(arg, 2048, &v) < 0 || !v)
+			return bad_value("--tb-size (1..2048 MiB)", arg);
+		o->tcg_tb_mib = v;
+		return 0;
 	case 't': o->tty = true; return 0;
 	case 'i': o->interactive = true; return 0;
 	case 'e':
@@ -207,6 +226,8 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
+		{ "machine", required_argument, NULL, OPT_MACHINE },
+		{ "tb-size", required_argument, NULL, OPT_TB_SIZE },
 		{ "tty", no_argument, NULL, 't' },
 		{ "interactive", no_argument, NULL, 'i' },
 		{ "env", required_argument, NULL, 'e' },
@@ -247,18 +268,6 @@ static int parse_run_opts(int argc, char **argv, struct run_opts *o)
 		optind++;
 	if (optind < argc)
 		o->cmd = argv + optind;
-	return 0;
-}
-
-/* The guest image: --kernel/--initrd, else the build tree's, else the installed one. */
-static int find_guest_file(const char *given, const char *name, char *out, size_t size)
-{
-	if (tool_guest_file(given, name, out, size) < 0) {
-		fprintf(stderr, "husk run: guest %s %s not found (build it with 'make image'%s)\n",
-			!strcmp(name, "vmlinux") ? "kernel" : "initramfs", out,
-			given ? "" : " or pass --kernel/--initrd");
-		return -ENOENT;
-	}
 	return 0;
 }
 
@@ -416,14 +425,15 @@ int cmd_run(int argc, char **argv)
 	struct husk_error err = { 0 };
 	struct husk_spec *spec = NULL;
 	struct timeline tl = { 0 };
-	char kernel[PATH_MAX], initrd[PATH_MAX];
+	struct tool_guest_image image;
 	int status = RUN_EXIT_FAILURE, r;
 
 	if (parse_run_opts(argc, argv, &o) < 0)
 		return RUN_EXIT_FAILURE;
-	if (find_guest_file(o.kernel, "vmlinux", kernel, sizeof(kernel)) < 0 ||
-	    find_guest_file(o.initrd, "initramfs.cpio.gz", initrd, sizeof(initrd)) < 0)
+	if (tool_guest_image(o.kernel, o.initrd, &image, &err) < 0) {
+		fprintf(stderr, "husk run: %s\n", err.msg);
 		return RUN_EXIT_FAILURE;
+	}
 	if (build_spec(&o, &spec) < 0)
 		return RUN_EXIT_FAILURE;
 	io.signal_fd = open_signal_fd();
@@ -434,8 +444,10 @@ int cmd_run(int argc, char **argv)
 	}
 
 	husk_sandbox_config_init(&cfg);
-	cfg.vm.kernel = kernel;
-	cfg.vm.initrd = initrd;
+	cfg.vm.kernel = image.kernel;
+	cfg.vm.initrd = image.initrd;
+	cfg.vm.machine = o.machine;
+	cfg.vm.tcg_tb_mib = o.tcg_tb_mib;
 	cfg.vm.cpus = o.vm_cpus;
 	cfg.vm.memory_mib = o.vm_memory_mib;
 	cfg.vm.accel = o.accel;

@@ -32,6 +32,7 @@ static const char vm_usage[] =
 	"  --machine microvm|q35  (default microvm)\n"
 	"  --accel auto|tcg|kvm   (default auto: KVM when usable)\n"
 	"  --cpus N --memory MIB  (default 1, 256)\n"
+	"  --tb-size MIB          TCG translation cache (default 16)\n"
 	"  --vsock none|vhost-user|kernel, --cid N, --vsockd PATH\n"
 	"  --share TAG:DIR[:ro]   virtio-9p share (repeatable)\n"
 	"  --name NAME --state-root DIR --keep-logs --qemu PATH\n"
@@ -93,6 +94,7 @@ static int parse_vm_opts(const char *cmd, int argc, char **argv, struct vm_opts 
 		{ "accel", required_argument, NULL, 'A' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "memory", required_argument, NULL, 'm' },
+		{ "tb-size", required_argument, NULL, 'B' },
 		{ "vsock", required_argument, NULL, 'v' },
 		{ "cid", required_argument, NULL, 'C' },
 		{ "vsockd", required_argument, NULL, 'D' },
@@ -139,6 +141,12 @@ static int parse_vm_opts(const char *cmd, int argc, char **argv, struct vm_opts 
 		case 'm':
 			r = parse_uint(optarg, 1024 * 1024, &v);
 			o->cfg.memory_mib = v;
+			break;
+		case 'B':
+			r = parse_uint(optarg, 2048, &v);
+			if (!r && !v)
+				r = -EINVAL;
+			o->cfg.tcg_tb_mib = v;
 			break;
 		case 'C':
 			r = parse_uint(optarg, UINT32_MAX, &v);

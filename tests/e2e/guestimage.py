@@ -140,13 +140,15 @@ def build_initramfs(init_binary, kver, out, modules=GUEST_MODULES):
 def guest_files(build_dir):
     """(vmlinux, bzImage, initramfs) for tests, building what is missing.
 
-    Prefers `make image`'s build/guest/vmlinux when it exists.
+    Debian's kernel, whose modules the test initramfs carries: `make image
+    KERNEL=debian`'s build/guest/debian/vmlinux when it exists.  (husk's
+    default minimal kernel is booted by the husk run, OCI and stdio tests.)
     """
     bzimage, kver = debian_kernel()
     if bzimage is None:
         raise FileNotFoundError("no /boot/vmlinuz-* (install linux-image-amd64)")
     e2e = os.path.join(build_dir, "e2e")
-    vmlinux = os.path.join(build_dir, "guest", "vmlinux")
+    vmlinux = os.path.join(build_dir, "guest", "debian", "vmlinux")
     if not os.path.exists(vmlinux):
         vmlinux = extract_vmlinux(bzimage, os.path.join(e2e, "vmlinux"))
     init = os.path.join(e2e, "husk-test-init")

@@ -259,12 +259,48 @@ def test_bad_bundle_names_field(husk, image, tmp_path, state_root):
     assert "process.colour: unknown field" in one_line(p.stderr)
 
 
-def test_missing_kernel_names_make_image(husk, state_root, rootfs):
+def test_missing_kernel_file_is_named(husk, state_root, rootfs):
     p = Runner(husk, state_root).run("--kernel", "/nonexistent/vmlinux", "--rootfs", rootfs,
                                      timeout=30)
     assert p.returncode == FAILURE
     line = one_line(p.stderr)
-    assert "/nonexistent/vmlinux" in line and "make image" in line, line
+    assert "guest kernel /nonexistent/vmlinux not found" in line, line
+
+
+@pytest.mark.parametrize("name,expect", [
+    ("nosuch", "'make image KERNEL=nosuch'"),
+    ("Bad!", "not a file path (with a '/') nor an image name"),
+])
+def test_unknown_image_name_is_named(husk, state_root, rootfs, name, expect):
+    p = Runner(husk, state_root).run("--kernel", name, "--rootfs", rootfs, timeout=30)
+    assert p.returncode == FAILURE
+    line = one_line(p.stderr)
+    assert expect in line, line
+
+
+def debian_release():
+    path = husktest.require_built("guest", "debian/kernel.id", target="image KERNEL=debian")
+    with open(path) as f:
+        kind, release = f.read().split()
+    assert kind == "debian"
+    return release
+
+
+# Both kernels on both machines: the default minimal image and Debian's
+# (`--kernel debian`), each with its own vsockfwd.ko loaded by the agent.
+@pytest.mark.parametrize("kernel,machine", [
+    (None, None), ("minimal", "q35"), ("debian", None), ("debian", "q35")])
+def test_kernel_and_machine_choice(runner, rootfs, kernel, machine):
+    args = (["--kernel", kernel] if kernel else []) + (["--machine", machine] if machine else [])
+    p = runner.run(*args, "--rootfs", rootfs, "--", "sh", "-c",
+                   "uname -r; cut -d' ' -f1 /proc/modules")
+    assert p.returncode == 0, p.stderr.decode()
+    release, *modules = p.stdout.decode().split()
+    if kernel == "debian":
+        assert release == debian_release()
+    else:
+        assert release.endswith("-husk"), release
+    assert "vsockfwd" in modules, modules
 
 
 def test_qemu_fails_to_start(runner, rootfs, tmp_path):

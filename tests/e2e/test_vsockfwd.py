@@ -1,6 +1,6 @@
 """vsockfwd.ko in a real guest kernel (TCG VM, vsock loopback inside it).
 
-One boot runs every scenario of kmod-vsockfwd/tests/vsockfwd-test.c; each
+One boot per guest kernel runs every scenario of kmod-vsockfwd/tests/vsockfwd-test.c; each
 test below asserts on that scenario's RESULT line.  Prerequisites: `make
 kmod` (vsockfwd.ko) and `make` (the static test tool).
 """
@@ -18,9 +18,15 @@ import vsockfwd_vm  # noqa: E402
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def guest():
-    ko = husktest.require_built("guest", "vsockfwd.ko", target="kmod")
+# The module of each guest image, in its own kernel: the default minimal
+# one (vsock built in) and Debian's (vsock as modules, loaded first).
+@pytest.fixture(scope="module", params=["minimal", "debian"])
+def guest(request):
+    if request.param == "minimal":
+        ko = husktest.require_built("guest", "vsockfwd.ko", target="kmod")
+    else:
+        ko = husktest.require_built("guest", "debian", "vsockfwd.ko",
+                                    target="kmod KERNEL=debian")
     tool = husktest.require_built("guest", "vsockfwd-test")
     husktest.require_program("qemu-system-x86_64")
     husktest.require_program("modinfo")

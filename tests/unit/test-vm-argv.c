@@ -81,7 +81,8 @@ static void test_microvm_tcg(void **state)
 	assert_string_equal(b.argv.v[0], "/usr/bin/qemu-system-x86_64");
 	assert_null(b.argv.v[b.argv.n]);
 	assert_string_equal(value_of(&b, "-machine", ""), "microvm,pcie=on,acpi=on");
-	assert_string_equal(value_of(&b, "-accel", ""), "tcg");
+	/* husk's bounded translation cache, not QEMU's 1 GiB default */
+	assert_string_equal(value_of(&b, "-accel", ""), "tcg,tb-size=16");
 	assert_false(has(&b, "-cpu"));
 	assert_string_equal(value_of(&b, "-smp", ""), "2");
 	assert_string_equal(value_of(&b, "-m", ""), "512M");
@@ -144,10 +145,18 @@ static void test_accel_choice(void **state)
 	release(&b);
 
 	cfg.accel = HUSK_VM_ACCEL_TCG;		/* forced TCG despite KVM */
+	cfg.tcg_tb_mib = 64;
 	build(&b, &cfg, &tcg_caps);
 	assert_int_equal(b.r, 0);
-	assert_string_equal(value_of(&b, "-accel", ""), "tcg");
+	assert_string_equal(value_of(&b, "-accel", ""), "tcg,tb-size=64");
 	release(&b);
+
+	cfg.tcg_tb_mib = 4096;			/* over QEMU's cap */
+	build(&b, &cfg, &tcg_caps);
+	assert_int_equal(b.r, -EINVAL);
+	assert_non_null(strstr(b.err.msg, "translation cache 4096 MiB"));
+	release(&b);
+	cfg.tcg_tb_mib = 0;
 
 	cfg.accel = HUSK_VM_ACCEL_KVM;		/* forced KVM without KVM */
 	build(&b, &cfg, &tcg_caps);
