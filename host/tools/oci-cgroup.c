@@ -241,7 +241,11 @@ int oci_update_parse(int argc, char **argv, struct oci_update *u, struct husk_er
 		any_flag = true;
 	}
 	if (optind != argc - 1)
-		return husk_error_set(err, EINVAL, "usage: husk update [FLAGS] ID");
+		return husk_error_set(err, EINVAL, "usage: husk update [--memory SIZE] "
+				      "[--memory-swap SIZE] [--memory-reservation SIZE] "
+				      "[--cpu-share N] [--cpu-quota N] [--cpu-period N] "
+				      "[--cpuset-cpus LIST] [--cpuset-mems LIST] [--pids-limit N] "
+				      "[--blkio-weight N] [-r FILE|-] ID");
 	u->id = argv[optind];
 	/* runc: with --resources every other flag is ignored. */
 	u->flags_ignored = u->resources_file && any_flag;
