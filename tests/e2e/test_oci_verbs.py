@@ -27,8 +27,8 @@ COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; do
 
 
 class Container:
-    def __init__(self, rt, cid, pid):
-        self.rt, self.id, self.pid = rt, cid, pid
+    def __init__(self, rt, cid, pid, rootfs):
+        self.rt, self.id, self.pid, self.rootfs = rt, cid, pid, rootfs
 
     def exec(self, script, check=True):
         return self.rt("exec", self.id, "/bin/sh", "-c", script, check=check)
@@ -62,7 +62,7 @@ def ctr(husk):
     pid_file = os.path.join(root, "init.pid")
     rt("create", "--bundle", bundle, "--pid-file", pid_file, "v1")
     rt("start", "v1")
-    c = Container(rt, "v1", int(open(pid_file).read()))
+    c = Container(rt, "v1", int(open(pid_file).read()), rootfs)
     try:
         yield c
     finally:
@@ -81,10 +81,11 @@ def ctr(husk):
 def wait_counter_above(c, value, timeout=60):
     deadline = time.monotonic() + timeout
     while True:
-        now = int(c.read("/tmp/counter"))
-        if now > value:
-            return now
-        assert time.monotonic() < deadline, (now, value)
+        # The loop rewrites the file: a read may catch it truncated.
+        text = c.read("/tmp/counter")
+        if text.isdigit() and int(text) > value:
+            return int(text)
+        assert time.monotonic() < deadline, (text, value)
         time.sleep(0.2)
 
 
@@ -237,3 +238,22 @@ def test_events_then_kill_paused(ctr):
     p = rt("update", "--memory", "64m", "v1", check=False)
     assert p.returncode == 1 and rt.last_log_error() == "container not running"
     rt("delete", "v1")
+
+
+def test_force_delete_paused(ctr, tmp_path):
+    """A second VM: pause needs a running container; delete --force takes a
+    frozen one down at once."""
+    rt = ctr.rt
+    bundle = make_bundle(ctr.rootfs, ["/bin/sh", "-c", COUNTER])
+    pid_file = tmp_path / "v2.pid"
+    rt("create", "--bundle", bundle, "--pid-file", str(pid_file), "v2")
+    p = rt("pause", "v2", check=False)
+    assert p.returncode == 1 and rt.last_log_error() == "container not running"
+    rt("start", "v2")
+    rt("pause", "v2")
+    p = rt("start", "v2", check=False)
+    assert p.returncode == 1
+    rt("delete", "--force", "v2")
+    assert wait_pid(int(pid_file.read_text())) == 137
+    assert not os.path.exists(os.path.join(rt.root, "v2"))
+    assert "v2" not in [c["id"] for c in json.loads(rt("list", "--format", "json").stdout)]
