@@ -49,6 +49,7 @@ struct husk_sandbox {
 	size_t n_shares;
 	struct husk_sandbox_timings timings;
 	struct husk_container *containers;
+	struct sandbox_oom *oom;	/* husk_sandbox_watch_oom()'s thread and queue */
 };
 
 /* sandbox-stdio.c */
@@ -72,5 +73,13 @@ const struct husk_vm_share *sandbox_share_for(const struct husk_sandbox *sb,
 
 /* sandbox-container.c */
 void container_free(struct husk_container *ctr);
+
+/* sandbox-oom.c: join the OOM thread (the agent connection must be dead). */
+bool sandbox_oom_watching(const struct husk_sandbox *sb);
+void sandbox_oom_stop(struct husk_sandbox *sb);
+
+/* container-stats.c: the guest's reply (absent parts read as 0). */
+void container_stats_from_reply(const Grpc__StatsContainerResponse *resp,
+				struct husk_container_stats *st);
 
 #endif
