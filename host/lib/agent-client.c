@@ -223,6 +223,27 @@ int agent_tty_resize(struct agent_client *ac, const char *cid, const char *exec_
 	return agent_simple(ac, "TtyWinResize", &req.base, AGENT_CONTROL_TIMEOUT_MS, err);
 }
 
+int agent_pause_container(struct agent_client *ac, const char *cid, bool pause,
+			  struct husk_error *err)
+{
+	Grpc__PauseContainerRequest preq = GRPC__PAUSE_CONTAINER_REQUEST__INIT;
+	Grpc__ResumeContainerRequest rreq = GRPC__RESUME_CONTAINER_REQUEST__INIT;
+
+	preq.container_id = rreq.container_id = (char *)cid;
+	return pause ? agent_simple(ac, "PauseContainer", &preq.base, AGENT_CONTROL_TIMEOUT_MS, err) :
+		agent_simple(ac, "ResumeContainer", &rreq.base, AGENT_CONTROL_TIMEOUT_MS, err);
+}
+
+int agent_update_container(struct agent_client *ac, const char *cid,
+			   const Grpc__LinuxResources *res, struct husk_error *err)
+{
+	Grpc__UpdateContainerRequest req = GRPC__UPDATE_CONTAINER_REQUEST__INIT;
+
+	req.container_id = (char *)cid;
+	req.resources = (Grpc__LinuxResources *)res;
+	return agent_simple(ac, "UpdateContainer", &req.base, AGENT_CONTROL_TIMEOUT_MS, err);
+}
+
 int agent_stats_container(struct agent_client *ac, const char *cid,
 			  Grpc__StatsContainerResponse **resp, struct husk_error *err)
 {

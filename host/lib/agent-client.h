@@ -8,6 +8,7 @@
 #ifndef HUSK_LIB_AGENT_CLIENT_H
 #define HUSK_LIB_AGENT_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -64,6 +65,11 @@ int agent_close_stdin(struct agent_client *ac, const char *cid, const char *exec
 		      struct husk_error *err);
 int agent_tty_resize(struct agent_client *ac, const char *cid, const char *exec_id,
 		     unsigned int rows, unsigned int cols, struct husk_error *err);
+/* Freeze (pause) or thaw the container's cgroup in the guest. */
+int agent_pause_container(struct agent_client *ac, const char *cid, bool pause,
+			  struct husk_error *err);
+int agent_update_container(struct agent_client *ac, const char *cid,
+			   const Grpc__LinuxResources *res, struct husk_error *err);
 /* The caller frees *resp with protobuf_c_message_free_unpacked(). */
 int agent_stats_container(struct agent_client *ac, const char *cid,
 			  Grpc__StatsContainerResponse **resp, struct husk_error *err);

@@ -10,6 +10,8 @@ LIBHUSK_SRCS += host/lib/oci-json.c host/lib/oci-spec.c host/lib/agent-client.c 
 LIBHUSK_SRCS += host/lib/sandbox-mounts.c
 # The stdio channel: one vsock connection per stream (docs/stdio.md).
 LIBHUSK_SRCS += host/lib/stdio-channel.c
+# A container's cgroup from the host: stats, pause/resume, update.
+LIBHUSK_SRCS += host/lib/sandbox-cgroup.c host/lib/container-stats.c host/lib/sandbox-oom.c
 LIBHUSK_OBJS := $(call objs-of,$(LIBHUSK_SRCS))
 LIBHUSK_SO   := $(LIBDIR_OUT)/libhusk.so.0
 LIBHUSK_A    := $(LIBDIR_OUT)/libhusk.a
@@ -74,3 +76,7 @@ UNIT_LIBS_test-sandbox-mounts := $(PROTOBUF_C_LIBS) -lpthread -lm
 FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-oci-spec
 FUZZ_SRCS_fuzz-oci-spec := host/lib/oci-json.c host/lib/json.c common/error.c $(PROTO_SRCS)
 FUZZ_LIBS_fuzz-oci-spec := $(PROTOBUF_C_LIBS) -lm
+# The guest's StatsContainer reply, decoded and converted.
+FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-container-stats
+FUZZ_SRCS_fuzz-container-stats := host/lib/container-stats.c $(PROTO_SRCS)
+FUZZ_LIBS_fuzz-container-stats := $(PROTOBUF_C_LIBS)

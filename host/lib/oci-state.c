@@ -23,6 +23,7 @@ static const char *const status_names[] = {
 	[OCI_CREATED] = "created",
 	[OCI_RUNNING] = "running",
 	[OCI_STOPPED] = "stopped",
+	[OCI_PAUSED] = "paused",
 };
 
 const char *oci_status_name(enum oci_status st)

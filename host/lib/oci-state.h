@@ -27,6 +27,7 @@ enum oci_status {
 	OCI_CREATED,
 	OCI_RUNNING,
 	OCI_STOPPED,
+	OCI_PAUSED,			/* husk pause: the guest froze its cgroup */
 };
 
 struct oci_state {

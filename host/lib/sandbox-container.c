@@ -286,34 +286,6 @@ HUSK_EXPORT int husk_container_exec(struct husk_container *ctr, const char *exec
 	return 0;
 }
 
-HUSK_EXPORT int husk_container_stats(struct husk_container *ctr,
-				     struct husk_container_stats *st, struct husk_error *err)
-{
-	Grpc__StatsContainerResponse *resp;
-	const Grpc__CgroupStats *cg;
-	int r;
-
-	r = agent_stats_container(&ctr->sb->agent, ctr->id, &resp, err);
-	if (r < 0)
-		return r;
-	memset(st, 0, sizeof(*st));
-	cg = resp->cgroup_stats;
-	if (cg && cg->memory_stats && cg->memory_stats->usage) {
-		st->memory_usage = cg->memory_stats->usage->usage;
-		st->memory_max_usage = cg->memory_stats->usage->max_usage;
-		st->memory_failcnt = cg->memory_stats->usage->failcnt;
-		st->memory_limit = cg->memory_stats->usage->limit;
-	}
-	if (cg && cg->pids_stats) {
-		st->pids_current = cg->pids_stats->current;
-		st->pids_limit = cg->pids_stats->limit;
-	}
-	if (cg && cg->cpu_stats && cg->cpu_stats->cpu_usage)
-		st->cpu_usage_ns = cg->cpu_stats->cpu_usage->total_usage;
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return 0;
-}
-
 HUSK_EXPORT int husk_container_delete(struct husk_container *ctr, struct husk_error *err)
 {
 	int r = agent_remove_container(&ctr->sb->agent, ctr->id, REMOVE_TIMEOUT_S, err);

@@ -61,6 +61,7 @@ struct husk_sandbox {
 	const struct husk_vm_share *shared;	/* shared_dir's share, NULL: none */
 	struct husk_sandbox_timings timings;
 	struct husk_container *containers;
+	struct sandbox_oom *oom;	/* husk_sandbox_watch_oom()'s thread and queue */
 };
 
 /* sandbox-stdio.c */
@@ -118,5 +119,13 @@ void host_binds_teardown(struct host_binds *hb);
 
 /* sandbox-container.c */
 void container_free(struct husk_container *ctr);
+
+/* sandbox-oom.c: join the OOM thread (the agent connection must be dead). */
+bool sandbox_oom_watching(const struct husk_sandbox *sb);
+void sandbox_oom_stop(struct husk_sandbox *sb);
+
+/* container-stats.c: the guest's reply (absent parts read as 0). */
+void container_stats_from_reply(const Grpc__StatsContainerResponse *resp,
+				struct husk_container_stats *st);
 
 #endif

@@ -284,6 +284,7 @@ HUSK_EXPORT void husk_sandbox_destroy(struct husk_sandbox *sb)
 		sb->containers = c->next;
 		container_free(c);
 	}
+	sandbox_oom_stop(sb);
 	if (sb->agent.ttrpc)
 		agent_client_close(&sb->agent);
 	husk_vm_destroy(sb->vm);
@@ -313,6 +314,8 @@ HUSK_EXPORT int husk_sandbox_wait_oom(struct husk_sandbox *sb, int timeout_ms,
 	/* ttRPC's 0 means no deadline; ours is -1. */
 	int ttrpc_timeout = timeout_ms < 0 ? 0 : (timeout_ms ? timeout_ms : 1);
 
+	if (sandbox_oom_watching(sb))
+		return husk_error_set(err, EBUSY, "OOM events go to husk_sandbox_watch_oom()'s queue");
 	return agent_get_oom_event(&sb->agent, ttrpc_timeout, container_id, size, err);
 }
 

@@ -42,10 +42,10 @@ install-guest-image:
 	@set -e; \
 	for d in "" debian; do \
 		src=$(GUEST_OUT)$${d:+/$$d}; dst=$(DESTDIR)$(DATADIR)/husk/guest$${d:+/$$d}; \
-		if [ -f $$src/vmlinux ] && [ -f $$src/initramfs.cpio.gz ]; then \
+		if [ -f $$src/vmlinux ] && [ -f $$src/initramfs.img ]; then \
 			install -D -m 0644 $$src/vmlinux $$dst/vmlinux; \
-			install -D -m 0644 $$src/initramfs.cpio.gz $$dst/initramfs.cpio.gz; \
-			echo "installed $$dst/{vmlinux,initramfs.cpio.gz}"; \
+			install -D -m 0644 $$src/initramfs.img $$dst/initramfs.img; \
+			echo "installed $$dst/{vmlinux,initramfs.img}"; \
 		elif [ -z "$$d" ]; then \
 			echo "make install: no guest image in $(GUEST_OUT) ('make image' first);" \
 				"husk run will need --kernel and --initrd"; \
@@ -59,6 +59,9 @@ OCI_TOOL_SRCS := $(addprefix host/tools/,oci-main.c oci-ctl.c oci-relay.c oci-mo
 	oci-pod.c oci-pod-annotations.c oci-member.c \
 	oci-create.c oci-start.c oci-run.c oci-state.c oci-kill.c oci-delete.c oci-exec.c \
 	oci-list.c oci-ps.c oci-spec.c oci-features.c)
+# pause, resume, update, events: the container's cgroup in the guest.
+OCI_TOOL_SRCS += $(addprefix host/tools/,oci-pause.c oci-update.c oci-events.c \
+	oci-cgroup.c oci-monitor-cgroup.c)
 OCI_TOOL_OBJS := $(call objs-of,$(OCI_TOOL_SRCS))
 OCI_LIB_OBJS := $(call objs-of,host/lib/oci-state.c host/lib/oci-hooks.c)
 $(OCI_TOOL_OBJS): CPPFLAGS += -Ihost/lib
@@ -76,3 +79,9 @@ UNIT_DEPS_test-oci-tool := $(call objs-of,host/tools/oci-main.c host/tools/oci-c
 	host/tools/guest-files.c) \
 	$(UNIT_DEPS_test-oci-state)
 $(OBJ_OUT)/tests/unit/test-oci-tool.o: CPPFLAGS += -Ihost/lib
+
+UNIT_TESTS += $(UNIT_OUT)/test-oci-cgroup
+# update's JSON is checked by libhusk's own converter: link the archive.
+UNIT_DEPS_test-oci-cgroup := $(call objs-of,host/tools/oci-cgroup.c) $(OCI_LIB_OBJS) $(LIBHUSK_A)
+UNIT_LIBS_test-oci-cgroup := $(PROTOBUF_C_LIBS) -lpthread -lm
+$(OBJ_OUT)/tests/unit/test-oci-cgroup.o: CPPFLAGS += -Ihost/lib

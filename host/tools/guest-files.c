@@ -25,7 +25,7 @@
 
 #define DEFAULT_IMAGE "minimal"
 #define KERNEL_FILE "vmlinux"
-#define INITRD_FILE "initramfs.cpio.gz"
+#define INITRD_FILE "initramfs.img"
 
 static bool is_file(const char *path)
 {

@@ -22,6 +22,10 @@ static const struct husk_command commands[] = {
 	{ "ps", cmd_oci_ps, "the host processes of a container (runc)" },
 	{ "spec", cmd_oci_spec, "write a default config.json (runc)" },
 	{ "features", cmd_oci_features, "print supported features as JSON (runc)" },
+	{ "pause", cmd_oci_pause, "freeze every process of a container (runc)" },
+	{ "resume", cmd_oci_resume, "thaw a paused container (runc)" },
+	{ "update", cmd_oci_update, "change a container's cgroup limits (runc)" },
+	{ "events", cmd_oci_events, "print a container's stats as JSON events (runc)" },
 };
 
 static void usage(FILE *out)

@@ -158,7 +158,8 @@ static int ctl_reply_status(const char *reply)
 	return -code;
 }
 
-int oci_ctl_call(const char *id, const char *request, char *reply, size_t size)
+int oci_ctl_call_msg(const char *id, const void *request, size_t len, char *reply,
+		     size_t size)
 {
 	_cleanup_close_ int fd = oci_ctl_connect(oci_globals.root, id);
 	ssize_t n;
@@ -169,7 +170,7 @@ int oci_ctl_call(const char *id, const char *request, char *reply, size_t size)
 		oci_error("container not running");
 		return fd;
 	}
-	r = oci_ctl_send(fd, request, strlen(request), NULL, 0);
+	r = oci_ctl_send(fd, request, len, NULL, 0);
 	if (r < 0) {
 		oci_error("container %s: monitor: %s", id, strerror(-r));
 		return r;
@@ -180,6 +181,21 @@ int oci_ctl_call(const char *id, const char *request, char *reply, size_t size)
 		return n < 0 ? (int)n : -ESRCH;
 	}
 	return ctl_reply_status(reply);
+}
+
+int oci_ctl_call(const char *id, const char *request, char *reply, size_t size)
+{
+	return oci_ctl_call_msg(id, request, strlen(request), reply, size);
+}
+
+void oci_ctl_reply_error(int conn, const struct husk_error *err, int r)
+{
+	char buf[HUSK_ERROR_MSG_MAX + 32];
+	int code = r < 0 ? -r : EIO;
+
+	snprintf(buf, sizeof(buf), "err %d %s", code, err && err->msg[0] ? err->msg :
+		 strerror(code));
+	(void)oci_ctl_send(conn, buf, strlen(buf), NULL, 0);
 }
 
 static int console_connect(const char *path)

@@ -73,8 +73,9 @@ int oci_delete(const char *id, bool force)
 		return r;
 	}
 	status = oci_state_status(&st);
-	if (status == OCI_RUNNING && !force) {
-		oci_error("cannot delete container %s that is not stopped: running", id);
+	if ((status == OCI_RUNNING || status == OCI_PAUSED) && !force) {
+		oci_error("cannot delete container %s that is not stopped: %s", id,
+			  oci_status_name(status));
 		r = -EBUSY;
 		goto out;
 	}

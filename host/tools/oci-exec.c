@@ -468,8 +468,11 @@ int cmd_oci_exec(int argc, char **argv)
 		goto out;
 	}
 	if (oci_state_status(&st) != OCI_RUNNING) {
+		bool paused = oci_state_status(&st) == OCI_PAUSED;
+
 		oci_state_release(&st);
-		oci_error("cannot exec in a stopped container: container not running");
+		oci_error(paused ? "cannot exec in a paused container" :
+			  "cannot exec in a stopped container: container not running");
 		r = -EINVAL;
 		goto out;
 	}

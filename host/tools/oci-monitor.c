@@ -3,7 +3,8 @@
  * The init monitor: the host process standing for a container's init.
  * create forks it; it boots the sandbox, creates the container, then
  * relays the init's stdio, forwards the signals it gets, serves the
- * control socket (start, kill, exec, ps, delete) and exits with the init's
+ * control socket (start, kill, exec, ps, delete; pause, resume, update and
+ * stats in oci-monitor-cgroup.c) and exits with the init's
  * status, taking the VM with it.  Its pid is the one in --pid-file.
  */
 #include <errno.h>
@@ -47,6 +48,7 @@ struct monitor {
 	int signal_fd, listen_fd;
 	int cancel_fd;			/* while booting: a signal, or create gone */
 	bool started, exited;
+	struct oci_cgroup_state cgroup;	/* pause, OOM count: oci-monitor-cgroup.c */
 	int status;
 	unsigned int exec_seq;
 	struct exec_proc execs[MAX_EXECS];
@@ -86,11 +88,7 @@ static void reply(int conn, const char *text)
 
 static void reply_error(int conn, const struct husk_error *err, int r)
 {
-	char buf[HUSK_ERROR_MSG_MAX + 32];
-
-	snprintf(buf, sizeof(buf), "err %d %s", r < 0 ? -r : EIO,
-		 err->msg[0] ? err->msg : strerror(r < 0 ? -r : EIO));
-	reply(conn, buf);
+	oci_ctl_reply_error(conn, err, r);
 }
 
 static void handle_start(struct monitor *m, int conn)
@@ -128,6 +126,10 @@ static void handle_kill(struct monitor *m, int conn, const char *args)
 	if (all)
 		oci_monitor_execs_signal(m, m->ctr, sig);
 	r = husk_process_signal(m->init, sig, &err);
+	/* As runc: a frozen container is thawed so that SIGKILL can finish it. */
+	if (r == 0 && sig == SIGKILL && m->cgroup.paused &&
+	    husk_container_resume(m->ctr, NULL) == 0)
+		m->cgroup.paused = false;
 	if (r < 0)
 		reply_error(conn, &err, r);
 	else
@@ -261,6 +263,10 @@ static bool handle_exec(struct monitor *m, int conn, const char *msg, size_t len
 		reply_error(conn, &err, -err.code);
 		return false;
 	}
+	if (m->cgroup.paused) {
+		reply(conn, "err 16 cannot exec in a paused container");
+		return false;
+	}
 	if (!slot) {
 		reply(conn, "err 16 too many exec processes");
 		return false;
@@ -330,7 +336,9 @@ static void handle_request(struct monitor *m, int conn)
 		snprintf(ok, sizeof(ok), "ok %d", (int)getpid());
 		reply(conn, ok);
 		monitor_finish(m, m->exited ? m->status : EXIT_KILLED);
-	} else if (strcmp(msg, "exec"))
+	} else if (strcmp(msg, "exec") &&
+		   !oci_monitor_cgroup_request(m->sb, m->ctr, m->started && !m->exited,
+					       &m->cgroup, conn, msg, (size_t)n))
 		reply(conn, "err 22 unknown request");
 	close(conn);
 }

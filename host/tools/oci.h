@@ -8,6 +8,8 @@
 #define HUSK_TOOL_OCI_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <poll.h>
 #include <sys/types.h>
 
@@ -51,6 +53,10 @@ int cmd_oci_list(int argc, char **argv);
 int cmd_oci_ps(int argc, char **argv);
 int cmd_oci_spec(int argc, char **argv);
 int cmd_oci_features(int argc, char **argv);
+int cmd_oci_pause(int argc, char **argv);
+int cmd_oci_resume(int argc, char **argv);
+int cmd_oci_update(int argc, char **argv);
+int cmd_oci_events(int argc, char **argv);
 
 /* ---- shared by create and run ------------------------------------------ */
 
@@ -77,6 +83,28 @@ int oci_start(const char *id);
 /* Remove a container (delete and run): monitor, VM, poststop hooks, state. */
 int oci_delete(const char *id, bool force);
 
+/* ---- update and events (oci-cgroup.c: no VM needed) --------------------- */
+
+struct oci_update {
+	const char *id;
+	const char *resources_file;	/* -r FILE: linux.resources JSON, "-" stdin */
+	bool flags_ignored;		/* flags given besides -r (runc ignores them) */
+	char *json;			/* otherwise: the flags as linux.resources */
+};
+
+/* runc update's flags; an unsupported flag or a bad value names the flag. */
+int oci_update_parse(int argc, char **argv, struct oci_update *u, struct husk_error *err);
+void oci_update_release(struct oci_update *u);
+
+/* "512m", "1.5GiB", "64kb", "1024" (binary units, as runc); "-1" is -1. */
+int oci_parse_size(const char *s, int64_t *bytes);
+
+/* Go's durations, as runc's --interval takes them: "5s", "100ms", "1m30s". */
+int oci_parse_duration(const char *s, int64_t *ns);
+
+/* The "data" object of runc's {"type":"stats"} event. */
+void oci_stats_json(FILE *out, const struct husk_container_stats *st);
+
 /* ---- the monitor's control socket --------------------------------------- */
 
 #define OCI_CTL_SOCKET "ctl"
@@ -84,7 +112,8 @@ int oci_delete(const char *id, bool force);
 
 /*
  * Requests are one SOCK_SEQPACKET message each: "start", "kill SIG ALL",
- * "delete", "ps", or "exec\0KEY=VALUE\0..." (see oci-exec.c).  Replies:
+ * "delete", "ps", "pause", "resume", "stats", "update\0JSON" or
+ * "exec\0KEY=VALUE\0..." (see oci-exec.c).  Replies:
  * "ok [TEXT]" or "err ERRNO MESSAGE"; an exec reply carries the process's
  * stdio fds, and its connection later gets "exit STATUS".  An exec
  * connection sends "signal N" and "resize ROWS COLS".  Pods: a member's
@@ -103,6 +132,27 @@ ssize_t oci_ctl_recv(int fd, char *buf, size_t size, int *fds, size_t max_fds,
 		     size_t *n_fds);
 /* Send a request, wait for its reply; returns 0 or -errno after oci_error(). */
 int oci_ctl_call(const char *id, const char *request, char *reply, size_t size);
+/* The same for a request of len bytes (it may hold NULs). */
+int oci_ctl_call_msg(const char *id, const void *request, size_t len, char *reply,
+		     size_t size);
+/* A monitor's answer: "err ERRNO MESSAGE" from err (or strerror(-r)). */
+void oci_ctl_reply_error(int conn, const struct husk_error *err, int r);
+
+/* What the init monitor's cgroup requests keep between calls. */
+struct oci_cgroup_state {
+	bool paused;			/* husk pause froze the guest cgroup */
+	bool oom_watch;			/* husk_sandbox_watch_oom() runs */
+	uint64_t ooms;			/* this container's OOM kills seen since */
+};
+
+/*
+ * The init monitor's requests on the container's cgroup (oci-monitor-cgroup.c):
+ * "pause", "resume", "update\0JSON", "stats" (answered "ok OOMS DATA").
+ * Returns false when msg is none of them.  running: started, not exited.
+ */
+bool oci_monitor_cgroup_request(struct husk_sandbox *sb, struct husk_container *ctr,
+				bool running, struct oci_cgroup_state *cg, int conn,
+				const char *msg, size_t len);
 
 /* ---- monitors ------------------------------------------------------------ */
 

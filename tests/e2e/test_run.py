@@ -25,7 +25,7 @@ FAILURE = 125  # husk run's own failures
 @pytest.fixture(scope="module")
 def image():
     kernel = husktest.require_built("guest", "vmlinux", target="image")
-    initrd = husktest.require_built("guest", "initramfs.cpio.gz", target="image")
+    initrd = husktest.require_built("guest", "initramfs.img", target="image")
     return kernel, initrd
 
 

@@ -175,6 +175,19 @@ size_t husk_sandbox_console_tail(const struct husk_sandbox *sb, unsigned int n_l
 int husk_sandbox_wait_oom(struct husk_sandbox *sb, int timeout_ms,
 			  char *container_id, size_t size, struct husk_error *err);
 
+/*
+ * OOM kills for a caller with its own event loop.  The first call starts a
+ * library thread that takes the agent's OOM events into a queue (the 64
+ * newest are kept) and returns an fd, owned by the sandbox, that is
+ * readable while husk_sandbox_next_oom() has something to give: the
+ * oldest queued container id, else -EAGAIN, or -EPIPE once the agent went
+ * away.  Afterwards husk_sandbox_wait_oom() answers -EBUSY: both would take
+ * the same events.  Since HUSK_0.3.
+ */
+int husk_sandbox_watch_oom(struct husk_sandbox *sb, struct husk_error *err);
+int husk_sandbox_next_oom(struct husk_sandbox *sb, char *container_id, size_t size,
+			  struct husk_error *err);
+
 /* ---- containers and processes ------------------------------------------- */
 
 struct husk_container;
@@ -239,11 +252,33 @@ struct husk_container_stats {
 	uint64_t pids_current;
 	uint64_t pids_limit;		/* 0: none */
 	uint64_t cpu_usage_ns;
-	uint64_t reserved[4];
+	/* Since HUSK_0.3 (zero from older libraries): */
+	uint64_t cpu_user_ns;
+	uint64_t cpu_kernel_ns;
+	uint64_t memory_cache;		/* bytes of page cache ("file" in memory.stat) */
+	uint64_t reserved[1];
 };
 
+/* The container's cgroup counters in the guest (fields the guest lacks stay 0). */
 int husk_container_stats(struct husk_container *ctr, struct husk_container_stats *st,
 			 struct husk_error *err);
+
+/*
+ * Freeze every process of the container (cgroup.freeze in the guest) and
+ * thaw them again.  -EBUSY (FAILED_PRECONDITION) when the container is not
+ * running, resp. not paused.  Since HUSK_0.3.
+ */
+int husk_container_pause(struct husk_container *ctr, struct husk_error *err);
+int husk_container_resume(struct husk_container *ctr, struct husk_error *err);
+
+/*
+ * Change the container's cgroup limits in the guest.  resources_json is an
+ * OCI linux.resources object ({"memory":{"limit":N},"pids":{"limit":N},
+ * ...}), checked as strictly as config.json; a field left out (or 0) is
+ * left as it is, -1 means unlimited.  Since HUSK_0.3.
+ */
+int husk_container_update(struct husk_container *ctr, const char *resources_json,
+			  size_t len, struct husk_error *err);
 
 /*
  * Kill what still runs, remove the container in the guest (cgroup,
