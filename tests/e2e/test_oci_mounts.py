@@ -7,6 +7,7 @@ import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 
@@ -139,6 +140,23 @@ def test_single_container(rt, rootfs, bundles, host, state_root):
     # The host's files are where they were: only mount points went.
     assert sorted(os.listdir(data)) == ["in.txt", "late.txt", "out.txt"]
     assert hosts.read_text() == HOSTS
+    assert_no_leftovers(state_root)
+
+
+def test_monitor_killed(rt, rootfs, bundles, host, state_root):
+    """A SIGKILLed monitor cannot unmount: delete does it from the mount table."""
+    data, hosts = host
+    bundle = bundles(rootfs, ["sleep", "1000"], bind_mounts(data, hosts))
+    rt("create", "--bundle", bundle, "--pid-file", os.path.join(bundle, "pid"), "c1")
+    pid = int(open(os.path.join(bundle, "pid")).read())
+    assert len(mounts_under(rt.root)) == 3
+    os.kill(pid, signal.SIGKILL)
+    assert wait_pid(pid) == -signal.SIGKILL
+    assert rt.state("c1")["status"] == "stopped"
+    rt("delete", "c1")
+    assert mounts_under(rt.root) == []
+    assert [e for e in os.listdir(rt.root) if e != "log.json"] == []
+    assert sorted(os.listdir(data)) == ["in.txt"]
     assert_no_leftovers(state_root)
 
 
