@@ -5,7 +5,8 @@
  * way), at SANDBOX_GUEST_CONTAINERS/<id>/rootfs, which becomes the spec's
  * root.path in the guest.  A rootfs lying inside a shared directory (a
  * container joining a running VM) mounts that share at <id>/share instead,
- * root.path pointing below it.
+ * root.path pointing below it.  Host bind mounts travel in the sandbox's
+ * shared directory (sandbox-mounts.c), one more storage at <id>/binds.
  */
 #include <errno.h>
 #include <stdio.h>
