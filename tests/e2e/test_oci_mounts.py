@@ -172,6 +172,16 @@ def test_errors_name_the_field(rt, rootfs, bundles, host, state_root):
         assert p.returncode == 1 and expect in p.stderr, p.stderr
         assert [e for e in os.listdir(rt.root) if e != "log.json"] == []
     assert mounts_under(rt.root) == []
+
+    # Refused in the guest (no mount point on a read-only root) after the
+    # host bound it: the failed create unbinds it.
+    bundle = bundles(rootfs, ["true"], [{"destination": "/nosuch", "type": "bind",
+                                         "source": str(data)}])
+    p = rt("create", "--bundle", bundle, "c1", check=False)
+    assert p.returncode == 1 and b"/nosuch: Read-only file system" in p.stderr, p.stderr
+    assert mounts_under(rt.root) == []
+    assert [e for e in os.listdir(rt.root) if e != "log.json"] == []
+    assert sorted(os.listdir(data)) == ["in.txt"]
     assert_no_leftovers(state_root)
 
 
