@@ -126,12 +126,12 @@ static void handle_kill(struct monitor *m, int conn, const char *args)
 	if (all)
 		oci_monitor_execs_signal(m, m->ctr, sig);
 	r = husk_process_signal(m->init, sig, &err);
-	if (r == 0)
-		oci_monitor_cgroup_killed(m->ctr, &m->cgroup, sig);
-	if (r < 0)
+	if (r < 0) {
 		reply_error(conn, &err, r);
-	else
-		reply(conn, "ok");
+		return;
+	}
+	oci_monitor_cgroup_killed(m->ctr, &m->cgroup, sig);
+	reply(conn, "ok");
 }
 
 void oci_monitor_execs_signal(struct monitor *m, const struct husk_container *ctr, int sig)

@@ -296,12 +296,12 @@ static void member_kill(struct monitor *m, struct oci_pod_member *mb, const char
 	if (all)
 		oci_monitor_execs_signal(m, mb->ctr, sig);
 	r = husk_process_signal(mb->init, sig, &err);
-	if (r == 0)
-		oci_monitor_cgroup_killed(mb->ctr, &mb->cgroup, sig);
-	if (r < 0)
+	if (r < 0) {
 		send_error(mb->conn, &err, r);
-	else
-		send_text(mb->conn, "ok");
+		return;
+	}
+	oci_monitor_cgroup_killed(mb->ctr, &mb->cgroup, sig);
+	send_text(mb->conn, "ok");
 }
 
 static void member_start(struct oci_pod_member *mb)
