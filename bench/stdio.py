@@ -37,7 +37,7 @@ def main():
     rounds = int(os.environ.get("STDIO_BENCH_ROUNDS", "3"))
     driver = os.path.join(build, "bench", "husk-stdio-driver")
     kernel = os.path.join(build, "guest", "vmlinux")
-    initrd = os.path.join(build, "guest", "initramfs.cpio.gz")
+    initrd = os.path.join(build, "guest", "initramfs.img")
     for path in (driver, kernel, initrd, os.path.join(build, "demo", "config.json")):
         if not os.path.exists(path):
             print(f"stdio bench: {path} missing (make image all)", file=sys.stderr)

@@ -60,7 +60,7 @@ IMAGE_DEBIAN_MODULES := virtio_pci virtio_mmio vmw_vsock_virtio_transport \
 IMAGE_OUT       := $(GUEST_OUT)$(if $(filter debian,$(KERNEL)),/debian)
 MINIMAL_VMLINUX := $(BUILD)/kernel/vmlinux
 GUEST_VMLINUX   := $(IMAGE_OUT)/vmlinux
-GUEST_INITRAMFS := $(IMAGE_OUT)/initramfs.cpio.gz
+GUEST_INITRAMFS := $(IMAGE_OUT)/initramfs.img
 GUEST_KERNEL_ID := $(IMAGE_OUT)/kernel.id
 GUEST_MODULES_ID := $(IMAGE_OUT)/modules.id
 IMAGE_LIST      := initramfs/husk-guest.list
@@ -91,7 +91,7 @@ $(GUEST_KERNEL_ID): FORCE
 	$(call update-if-changed,$(IMAGE_KERNEL_DESC))
 
 $(GUEST_MODULES_ID): FORCE
-	$(call update-if-changed,vsockfwd=$(VSOCKFWD_KO))
+	$(call update-if-changed,vsockfwd=$(VSOCKFWD_KO) compress=$(IMAGE_COMPRESS))
 
 $(GUEST_VMLINUX): $(GUEST_KERNEL_ID) $(HUSK_EXTRACT_VMLINUX) $(IMAGE_KERNEL_DEP)
 	@if [ ! -e "$(IMAGE_KERNEL_SRC)" ]; then \
@@ -99,9 +99,10 @@ $(GUEST_VMLINUX): $(GUEST_KERNEL_ID) $(HUSK_EXTRACT_VMLINUX) $(IMAGE_KERNEL_DEP)
 		exit 1; fi
 	$(HUSK_EXTRACT_VMLINUX) $(IMAGE_KERNEL_SRC) $@
 
-# husk-initramfs-rule(OUTPUT, LIST, EXTRA_PREREQS): a rule building OUTPUT
-# from the gen_init_cpio LIST plus the image's kernel modules (the same set
-# and husk.list as build/guest/initramfs.cpio.gz).  The list may use ${BUILD}.
+# husk-initramfs-rule(OUTPUT, LIST, EXTRA_PREREQS[, COMPRESS]): a rule
+# building OUTPUT from the gen_init_cpio LIST plus the image's kernel modules
+# (the same set and husk.list as build/guest/initramfs.img), compressed with
+# COMPRESS (default gzip).  The list may use ${BUILD}.
 # Use: $(eval $(call husk-initramfs-rule,$(BUILD)/tests/x.cpio.gz,tests/x.list,$(BUILD)/tests/x-init))
 # kmod-vsockfwd/build.mk is read after this file: VSOCKFWD_KO is looked up
 # in the second expansion.
@@ -109,12 +110,19 @@ define husk-initramfs-rule
 $(1): $(2) $(3) $$(HUSK_MKINITRAMFS) $$(GUEST_KERNEL_ID) $$(GUEST_MODULES_ID) $$$$(VSOCKFWD_KO)
 	@mkdir -p $$(@D)
 	BUILD=$$(BUILD) $$(HUSK_MKINITRAMFS) --output $$@ $$(IMAGE_MODULE_ARGS) \
+		--compress $(or $(4),gzip) \
 		$$(if $$(VSOCKFWD_KO),--module-file $$(VSOCKFWD_KO)) $(2)
 endef
 
+# The minimal image's initramfs is not compressed: under TCG the kernel's
+# gunzip of the 1 MB image cost 50 ms of a 0.8 s boot (docs/guest-kernel.md),
+# for 1.5 MB more on disk and in the guest while it boots.  Debian's, with
+# its modules, would be 4.4 MB uncompressed, over the image's 4 MiB budget.
+IMAGE_COMPRESS ?= $(if $(filter debian,$(KERNEL)),gzip,none)
+
 # /init is husk-agent: guest-agent/build.mk defines AGENT_BIN once it exists.
 ifdef AGENT_BIN
-$(eval $(call husk-initramfs-rule,$(GUEST_INITRAMFS),$(IMAGE_LIST),$(AGENT_BIN)))
+$(eval $(call husk-initramfs-rule,$(GUEST_INITRAMFS),$(IMAGE_LIST),$(AGENT_BIN),$(IMAGE_COMPRESS)))
 $(GUEST_INITRAMFS): export HUSK_AGENT = $(AGENT_BIN)
 else
 $(GUEST_INITRAMFS):
@@ -129,7 +137,7 @@ FORCE:
 
 image: image-size
 image-size: $(GUEST_VMLINUX) $(GUEST_INITRAMFS)
-	@echo "image: $(GUEST_INITRAMFS) $$(stat -c %s $(GUEST_INITRAMFS)) bytes compressed (goal <= 4194304), vmlinux $$(stat -c %s $(GUEST_VMLINUX)) bytes, kernel $(IMAGE_KERNEL_DESC)"
+	@echo "image: $(GUEST_INITRAMFS) $$(stat -c %s $(GUEST_INITRAMFS)) bytes, compression $(IMAGE_COMPRESS) (goal <= 4194304), vmlinux $$(stat -c %s $(GUEST_VMLINUX)) bytes, kernel $(IMAGE_KERNEL_DESC)"
 
 # The Debian-kernel image beside the default one: the e2e tier and `make
 # bench` boot both kernels.  KERNEL picks other rules, hence a sub-make; it

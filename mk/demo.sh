@@ -35,7 +35,8 @@ make_rootfs() {
 	mv "$dir.tmp" "$dir"
 }
 
-# The demo's config.json: a default container plus the guest's /proc, read-only,
+# The demo's config.json: a default container plus the guest's /proc, read-only
+# (a bind of a guest path: husk's "husk.guest" option),
 # so the container can name the guest's PID 1.
 make_bundle() {
 	local dir=$1
@@ -61,7 +62,7 @@ make_bundle() {
 		{ "destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
 		  "options": [ "nosuid", "nodev", "size=16m" ] },
 		{ "destination": "/run/guest-proc", "type": "bind", "source": "/proc",
-		  "options": [ "rbind", "ro" ] }
+		  "options": [ "rbind", "ro", "husk.guest" ] }
 	],
 	"linux": {
 		"namespaces": [ { "type": "pid" }, { "type": "mount" }, { "type": "ipc" },

@@ -8,7 +8,7 @@ build=${BUILD:-$top/build}
 missing=()
 [[ -x $build/bin/husk ]] || missing+=("the husk tool ($build/bin/husk)")
 [[ -f $build/guest/vmlinux ]] || missing+=("a guest kernel ($build/guest/vmlinux, 'make image')")
-[[ -f $build/guest/initramfs.cpio.gz ]] || missing+=("a guest initramfs ($build/guest/initramfs.cpio.gz, 'make image')")
+[[ -f $build/guest/initramfs.img ]] || missing+=("a guest initramfs ($build/guest/initramfs.img, 'make image')")
 [[ -f $build/demo/config.json ]] || missing+=("the demo bundle ($build/demo, 'mk/demo.sh bundle $build/demo')")
 command -v qemu-system-x86_64 >/dev/null || missing+=("QEMU (qemu-system-x86_64, 'make deps')")
 if ((${#missing[@]})); then

@@ -6,6 +6,8 @@ LIBHUSK_SRCS += host/lib/json.c host/lib/qmp.c host/lib/util.c \
 # Sandboxes and containers: OCI specs, the agent client, stdio relays.
 LIBHUSK_SRCS += host/lib/oci-json.c host/lib/oci-spec.c host/lib/agent-client.c \
 	host/lib/sandbox.c host/lib/sandbox-container.c host/lib/sandbox-stdio.c
+# Host bind mounts carried into the VM through the shared directory.
+LIBHUSK_SRCS += host/lib/sandbox-mounts.c
 # The stdio channel: one vsock connection per stream (docs/stdio.md).
 LIBHUSK_SRCS += host/lib/stdio-channel.c
 # A container's cgroup from the host: stats, pause/resume, update.
@@ -68,6 +70,9 @@ INSTALL_EXTRA += install-libhusk
 UNIT_TESTS += $(UNIT_OUT)/test-oci-spec
 UNIT_DEPS_test-oci-spec := $(LIBHUSK_A)
 UNIT_LIBS_test-oci-spec := $(PROTOBUF_C_LIBS) -lpthread -lm
+UNIT_TESTS += $(UNIT_OUT)/test-sandbox-mounts
+UNIT_DEPS_test-sandbox-mounts := $(LIBHUSK_A)
+UNIT_LIBS_test-sandbox-mounts := $(PROTOBUF_C_LIBS) -lpthread -lm
 FUZZ_TARGETS += $(FUZZ_OUT)/fuzz-oci-spec
 FUZZ_SRCS_fuzz-oci-spec := host/lib/oci-json.c host/lib/json.c common/error.c $(PROTO_SRCS)
 FUZZ_LIBS_fuzz-oci-spec := $(PROTOBUF_C_LIBS) -lm

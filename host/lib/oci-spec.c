@@ -12,6 +12,7 @@
 #include "husk-common/cleanup.h"
 #include "json.h"
 #include "oci-spec.h"
+#include "sandbox-internal.h"
 #include "util.h"
 
 /*
@@ -115,6 +116,8 @@ static int spec_from_text(const char *text, size_t len, const char *base_dir,
 	r = spec_check_minimum(spec, what, err);
 	if (r == 0)
 		r = resolve_rootfs(spec, base_dir, what, err);
+	if (r == 0)
+		r = spec_check_host_binds(spec->pb, what, err);
 	if (r < 0) {
 		husk_spec_free(spec);
 		return r;
@@ -197,6 +200,11 @@ HUSK_EXPORT int husk_spec_set_rootfs(struct husk_spec *spec, const char *dir,
 HUSK_EXPORT bool husk_spec_rootfs_readonly(const struct husk_spec *spec)
 {
 	return spec->pb->root && spec->pb->root->readonly;
+}
+
+HUSK_EXPORT size_t husk_spec_host_binds(const struct husk_spec *spec)
+{
+	return spec_host_binds(spec->pb);
 }
 
 HUSK_EXPORT bool husk_spec_terminal(const struct husk_spec *spec)

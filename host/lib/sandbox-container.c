@@ -5,7 +5,8 @@
  * way), at SANDBOX_GUEST_CONTAINERS/<id>/rootfs, which becomes the spec's
  * root.path in the guest.  A rootfs lying inside a shared directory (a
  * container joining a running VM) mounts that share at <id>/share instead,
- * root.path pointing below it.
+ * root.path pointing below it.  Host bind mounts travel in the sandbox's
+ * shared directory (sandbox-mounts.c), one more storage at <id>/binds.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ void container_free(struct husk_container *ctr)
 		ctr->procs = p->next;
 		process_free(p);
 	}
+	host_binds_teardown(&ctr->binds);
 	free(ctr->id);
 	free(ctr);
 }
@@ -63,21 +65,72 @@ static int check_process(const Grpc__Process *p, const char *what, struct husk_e
 	return 0;
 }
 
+/* A storage mounting share at mount_point (the agent binds it from its one 9p mount). */
+static void storage_for_share(Grpc__Storage *storage, char **options,
+			      const struct husk_vm_share *share, char *mount_point)
+{
+	static const char *const ninep[] = {
+		"trans=virtio", "version=9p2000.L", NINEP_MSIZE, "cache=mmap",
+	};
+
+	grpc__storage__init(storage);
+	for (size_t i = 0; i < 4; i++)
+		options[i] = (char *)ninep[i];
+	storage->driver = "9p";
+	storage->source = (char *)share->tag;
+	storage->fstype = "9p";
+	storage->options = options;
+	storage->n_options = 4;
+	if (share->readonly)
+		options[storage->n_options++] = "ro";
+	storage->mount_point = mount_point;
+}
+
+/*
+ * Where the guest sees SHARED/<id>/mounts: through the rootfs storage
+ * when the rootfs lies in the shared directory (a pod member), else
+ * through a storage of its own at <id>/binds.
+ */
+static int binds_storage(struct husk_sandbox *sb, const char *id,
+			 const struct husk_vm_share *rootfs_share, const char *rootfs_mount,
+			 Grpc__Storage *storage, char **options, char **mount_point,
+			 char **guest_dir, struct husk_error *err)
+{
+	const char *mp = rootfs_mount;
+
+	if (rootfs_share != sb->shared) {
+		if (asprintf(mount_point, SANDBOX_GUEST_CONTAINERS "/%s/binds", id) < 0) {
+			*mount_point = NULL;
+			return husk_error_set(err, ENOMEM, "out of memory");
+		}
+		storage_for_share(storage, options, sb->shared, *mount_point);
+		mp = *mount_point;
+	}
+	if (asprintf(guest_dir, "%s/%s/mounts", mp, id) < 0) {
+		*guest_dir = NULL;
+		return husk_error_set(err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 static int container_create_in_guest(struct husk_sandbox *sb, const char *id,
 				     const struct husk_spec *spec,
 				     const struct husk_process_options *opts,
 				     struct husk_error *err)
 {
 	Grpc__CreateContainerRequest req = GRPC__CREATE_CONTAINER_REQUEST__INIT;
-	Grpc__Storage storage = GRPC__STORAGE__INIT, *storages[1] = { &storage };
+	Grpc__Storage storage[2], *storages[2] = { &storage[0], &storage[1] };
 	const char *subdir = "";
 	const struct husk_vm_share *share = sandbox_share_for(sb, spec, &subdir);
-	char *options[5] = { "trans=virtio", "version=9p2000.L", NINEP_MSIZE, "cache=mmap" };
-	_cleanup_free_ char *mount_point = NULL, *root_path = NULL;
+	char *options[2][5];
+	_cleanup_free_ char *mount_point = NULL, *root_path = NULL, *binds_mount = NULL;
+	_cleanup_free_ char *guest_dir = NULL;
+	struct guest_mounts gm = { 0 };
 	Grpc__Spec oci = *spec->pb;
 	Grpc__Root root = *spec->pb->root;
 	Grpc__Process process;
 	Grpc__Box box;
+	int r;
 
 	if (!share)
 		return husk_error_set(err, EINVAL,
@@ -92,14 +145,19 @@ static int container_create_in_guest(struct husk_sandbox *sb, const char *id,
 		root_path = NULL;
 	if (!mount_point || !root_path)
 		return husk_error_set(err, ENOMEM, "out of memory");
-	storage.driver = "9p";
-	storage.source = (char *)share->tag;
-	storage.fstype = "9p";
-	storage.options = options;
-	storage.n_options = 4;
-	if (share->readonly)
-		options[storage.n_options++] = "ro";
-	storage.mount_point = mount_point;
+	storage_for_share(&storage[0], options[0], share, mount_point);
+	req.n_storages = 1;
+	if (spec_host_binds(spec->pb)) {
+		r = binds_storage(sb, id, share, mount_point, &storage[1], options[1],
+				  &binds_mount, &guest_dir, err);
+		if (r < 0)
+			return r;
+		req.n_storages += binds_mount != NULL;
+	}
+	r = guest_mounts_build(spec->pb, guest_dir, &gm, err);
+	if (r < 0)
+		return r;
+	oci.mounts = gm.ptrs;
 
 	root.path = root_path;
 	oci.root = &root;
@@ -109,9 +167,10 @@ static int container_create_in_guest(struct husk_sandbox *sb, const char *id,
 	req.container_id = (char *)id;
 	req.exec_id = (char *)id;
 	req.storages = storages;
-	req.n_storages = 1;
 	req.oci = &oci;
-	return agent_create_container(&sb->agent, &req, err);
+	r = agent_create_container(&sb->agent, &req, err);
+	guest_mounts_release(&gm);
+	return r;
 }
 
 HUSK_EXPORT int husk_container_create(struct husk_sandbox *sb, const char *id,
@@ -143,7 +202,10 @@ HUSK_EXPORT int husk_container_create(struct husk_sandbox *sb, const char *id,
 		return r;
 	}
 	ctr->procs = init;
-	r = container_create_in_guest(sb, id, spec, opts, err);
+	r = host_binds_setup(&ctr->binds, sb->shared ? sb->shared->path : NULL, id, spec->pb,
+			     err);
+	if (r == 0)
+		r = container_create_in_guest(sb, id, spec, opts, err);
 	if (r == 0)
 		r = process_start_relays(init, err);
 	if (r < 0) {

@@ -58,7 +58,7 @@ static int share_add(struct husk_sandbox *sb, const char *tag, const char *path,
 static int sandbox_build_shares(struct husk_sandbox *sb, const struct husk_sandbox_config *cfg,
 				const struct husk_spec *spec, struct husk_error *err)
 {
-	size_t max = 1 + cfg->n_specs + cfg->vm.n_shares;
+	size_t max = 2 + cfg->n_specs + cfg->vm.n_shares;
 	int r = 0;
 
 	sb->shares = calloc(max, sizeof(*sb->shares));
@@ -72,6 +72,16 @@ static int sandbox_build_shares(struct husk_sandbox *sb, const struct husk_sandb
 	for (size_t i = 0; r == 0 && i < cfg->vm.n_shares; i++)
 		r = share_add(sb, cfg->vm.shares[i].tag, cfg->vm.shares[i].path,
 			      cfg->vm.shares[i].readonly, err);
+	if (r == 0 && cfg->shared_dir) {
+		/* Canonical, as rootfs paths are: a rootfs inside it is found by prefix. */
+		_cleanup_free_ char *real = realpath(cfg->shared_dir, NULL);
+
+		if (!real)
+			return husk_error_seterrno(err, errno, "shared directory %s",
+						   cfg->shared_dir);
+		sb->shared = &sb->shares[sb->n_shares];
+		r = share_add(sb, SANDBOX_SHARED_TAG, real, false, err);
+	}
 	return r;
 }
 

@@ -203,7 +203,7 @@ static int add_boot(struct strv *argv, const struct husk_vm_config *cfg,
 		    struct husk_error *err)
 {
 	_cleanup_free_ char *cmdline = NULL;
-	char tsc[48] = "";
+	char tsc[64] = "";
 	int r;
 
 	/* microvm has no PIT/HPET to calibrate against under TCG; the guest
@@ -212,7 +212,11 @@ static int add_boot(struct strv *argv, const struct husk_vm_config *cfg,
 		if (!caps->tsc_khz)
 			return husk_error_set(err, ENODATA,
 					      "microvm under TCG needs the host TSC frequency, which is unknown here; use q35");
-		snprintf(tsc, sizeof(tsc), " tsc_early_khz=%lu", caps->tsc_khz);
+		/* Its clocksource watchdog can only compare the TSC against
+		 * jiffies, whose ticks a loaded host delays: it then calls the
+		 * TSC unstable and falls back to jiffies.  TCG's TSC follows the
+		 * host clock, so it is reliable. */
+		snprintf(tsc, sizeof(tsc), " tsc_early_khz=%lu tsc=reliable", caps->tsc_khz);
 	}
 	if (asprintf(&cmdline, "console=ttyS0 panic=-1%s%s%s", tsc,
 		     cfg->cmdline && *cfg->cmdline ? " " : "",

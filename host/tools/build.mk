@@ -42,10 +42,10 @@ install-guest-image:
 	@set -e; \
 	for d in "" debian; do \
 		src=$(GUEST_OUT)$${d:+/$$d}; dst=$(DESTDIR)$(DATADIR)/husk/guest$${d:+/$$d}; \
-		if [ -f $$src/vmlinux ] && [ -f $$src/initramfs.cpio.gz ]; then \
+		if [ -f $$src/vmlinux ] && [ -f $$src/initramfs.img ]; then \
 			install -D -m 0644 $$src/vmlinux $$dst/vmlinux; \
-			install -D -m 0644 $$src/initramfs.cpio.gz $$dst/initramfs.cpio.gz; \
-			echo "installed $$dst/{vmlinux,initramfs.cpio.gz}"; \
+			install -D -m 0644 $$src/initramfs.img $$dst/initramfs.img; \
+			echo "installed $$dst/{vmlinux,initramfs.img}"; \
 		elif [ -z "$$d" ]; then \
 			echo "make install: no guest image in $(GUEST_OUT) ('make image' first);" \
 				"husk run will need --kernel and --initrd"; \

@@ -25,7 +25,7 @@
 
 #define DEFAULT_IMAGE "minimal"
 #define KERNEL_FILE "vmlinux"
-#define INITRD_FILE "initramfs.cpio.gz"
+#define INITRD_FILE "initramfs.img"
 
 static bool is_file(const char *path)
 {
@@ -63,71 +63,65 @@ static bool valid_image_name(const char *name)
 	return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") == strlen(name);
 }
 
+/* FILE of the named image in dir; an error names what to build. */
 static int image_file(const char *dir, const char *image, const char *file,
-		      char *out, size_t size)
+		      char *out, size_t size, struct husk_error *err)
 {
+	bool named = strcmp(image, DEFAULT_IMAGE) != 0;
 	int w;
 
-	if (!strcmp(image, DEFAULT_IMAGE))
-		w = snprintf(out, size, "%s/%s", dir, file);
-	else
+	if (named)
 		w = snprintf(out, size, "%s/%s/%s", dir, image, file);
-	return w < 0 || (size_t)w >= size ? -ENAMETOOLONG : 0;
+	else
+		w = snprintf(out, size, "%s/%s", dir, file);
+	if (w < 0 || (size_t)w >= size)
+		return husk_error_set(err, ENAMETOOLONG, "guest image directory %s: path too long",
+				      dir);
+	if (!is_file(out))
+		return husk_error_set(err, ENOENT,
+				      "guest image '%s' not found: no %s (build it with 'make image%s%s')",
+				      image, out, named ? " KERNEL=" : "", named ? image : "");
+	return 0;
+}
+
+/* A file the caller named: it must exist. */
+static int given_file(const char *path, const char *what, char *out, size_t size,
+		      struct husk_error *err)
+{
+	if (snprintf(out, size, "%s", path) >= (int)size)
+		return husk_error_set(err, ENAMETOOLONG, "guest %s path too long", what);
+	if (!is_file(out))
+		return husk_error_set(err, ENOENT, "guest %s %s not found", what, path);
+	return 0;
 }
 
 int tool_guest_image(const char *kernel, const char *initrd, struct tool_guest_image *img,
 		     struct husk_error *err)
 {
+	bool kernel_file = kernel && strchr(kernel, '/');
 	const char *image = DEFAULT_IMAGE;
 	char dir[PATH_MAX];
 	int r;
 
-	if (kernel && strchr(kernel, '/')) {
-		if (snprintf(img->kernel, sizeof(img->kernel), "%s", kernel) >=
-		    (int)sizeof(img->kernel))
-			return husk_error_set(err, ENAMETOOLONG, "kernel path too long");
-		if (!is_file(img->kernel))
-			return husk_error_set(err, ENOENT, "guest kernel %s not found", kernel);
-	} else if (kernel && *kernel) {
+	if (kernel && *kernel && !kernel_file) {
 		if (!valid_image_name(kernel))
 			return husk_error_set(err, EINVAL,
 					      "kernel '%s': not a file path (with a '/') nor an image name like 'minimal' or 'debian'",
 					      kernel);
 		image = kernel;
 	}
-
 	if (!build_tree_guest_dir(dir, sizeof(dir)))
 		snprintf(dir, sizeof(dir), "%s", HUSK_GUEST_DIR);
 
-	if (!kernel || !strchr(kernel, '/')) {
-		r = image_file(dir, image, KERNEL_FILE, img->kernel, sizeof(img->kernel));
-		if (r < 0)
-			return husk_error_set(err, -r, "guest image directory %s: path too long", dir);
-		if (!is_file(img->kernel))
-			return husk_error_set(err, ENOENT,
-					      "guest image '%s' not found: no %s (build it with 'make image%s%s')",
-					      image, img->kernel,
-					      strcmp(image, DEFAULT_IMAGE) ? " KERNEL=" : "",
-					      strcmp(image, DEFAULT_IMAGE) ? image : "");
-	}
-
-	if (initrd && *initrd) {
-		if (snprintf(img->initrd, sizeof(img->initrd), "%s", initrd) >=
-		    (int)sizeof(img->initrd))
-			return husk_error_set(err, ENAMETOOLONG, "initramfs path too long");
-		if (!is_file(img->initrd))
-			return husk_error_set(err, ENOENT, "guest initramfs %s not found", initrd);
-		return 0;
-	}
+	if (kernel_file)
+		r = given_file(kernel, "kernel", img->kernel, sizeof(img->kernel), err);
+	else
+		r = image_file(dir, image, KERNEL_FILE, img->kernel, sizeof(img->kernel), err);
+	if (r < 0)
+		return r;
 	/* A named image brings its own initramfs (its kernel's modules); a
 	 * kernel given as a file goes with the default image's. */
-	r = image_file(dir, image, INITRD_FILE, img->initrd, sizeof(img->initrd));
-	if (r < 0)
-		return husk_error_set(err, -r, "guest image directory %s: path too long", dir);
-	if (!is_file(img->initrd))
-		return husk_error_set(err, ENOENT,
-				      "guest initramfs %s not found (build it with 'make image%s%s')",
-				      img->initrd, strcmp(image, DEFAULT_IMAGE) ? " KERNEL=" : "",
-				      strcmp(image, DEFAULT_IMAGE) ? image : "");
-	return 0;
+	if (initrd && *initrd)
+		return given_file(initrd, "initramfs", img->initrd, sizeof(img->initrd), err);
+	return image_file(dir, image, INITRD_FILE, img->initrd, sizeof(img->initrd), err);
 }

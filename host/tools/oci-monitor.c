@@ -536,8 +536,8 @@ static int monitor_setup(struct monitor *m, struct husk_error *err)
 	struct husk_process_options popts = { .open_stdin = true };
 	struct husk_stdio stdio = { -1, -1, -1 };
 	struct husk_sandbox_config cfg;
-	struct husk_vm_share pod_share;
 	struct oci_state st;
+	bool pod_sandbox;
 	char kernel[PATH_MAX], initrd[PATH_MAX];
 	const char *accel = getenv("HUSK_ACCEL");
 	struct winsize ws;
@@ -548,18 +548,20 @@ static int monitor_setup(struct monitor *m, struct husk_error *err)
 		return r;
 	husk_sandbox_config_init(&cfg);
 	r = vm_size(&st, &cfg.vm, err);
-	/* A pod sandbox shares the directory its members' rootfs are bound into. */
-	if (r == 0 && oci_pod_is_sandbox(&st)) {
-		r = oci_pod_init(&m->pod, m->dir_fd, &pod_share, err);
-		cfg.vm.shares = &pod_share;
-		cfg.vm.n_shares = 1;
-	}
+	pod_sandbox = oci_pod_is_sandbox(&st);
 	oci_state_release(&st);
 	if (r < 0)
 		return r;
 	r = husk_spec_from_bundle(m->bundle, &m->spec, err);
 	if (r < 0)
 		return r;
+	/* Members' rootfs and host bind mounts reach the VM through one directory. */
+	if (pod_sandbox || husk_spec_host_binds(m->spec)) {
+		r = oci_pod_init(&m->pod, m->dir_fd, pod_sandbox, err);
+		if (r < 0)
+			return r;
+		cfg.shared_dir = m->pod.share;
+	}
 	if (husk_spec_terminal(m->spec) != m->io.tty)
 		return husk_error_set(err, EINVAL, m->io.tty ?
 				      "--console-socket given but process.terminal is false" :

@@ -23,8 +23,7 @@
 #include "husk-common/cleanup.h"
 #include "oci.h"
 
-int oci_pod_init(struct oci_pod *pod, int dir_fd, struct husk_vm_share *share,
-		 struct husk_error *err)
+int oci_pod_init(struct oci_pod *pod, int dir_fd, bool sandbox, struct husk_error *err)
 {
 	char link[64], dir[PATH_MAX];
 	ssize_t n;
@@ -42,15 +41,38 @@ int oci_pod_init(struct oci_pod *pod, int dir_fd, struct husk_vm_share *share,
 		pod->share = NULL;
 		return husk_error_set(err, ENOMEM, "out of memory");
 	}
-	*share = (struct husk_vm_share){ .tag = OCI_POD_SHARE_TAG, .path = pod->share };
+	pod->sandbox = sandbox;
 	return 0;
 }
 
-/* shared/<id>/rootfs and shared/<id>, as far as they exist. */
+/* Entries of dir (unmounted, made by libhusk) and dir, never following a link. */
+static void mount_points_remove(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d)
+		return;
+	fd = -1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    unlinkat(dirfd(d), de->d_name, 0) < 0 && errno == EISDIR)
+			(void)unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+	closedir(d);
+	(void)rmdir(dir);
+}
+
+/* shared/<id>/rootfs, shared/<id>/mounts and shared/<id>, as far as they exist. */
 static void member_dirs_remove(const char *share, const char *id)
 {
 	char path[PATH_MAX];
 
+	snprintf(path, sizeof(path), "%s/%s/mounts", share, id);
+	mount_points_remove(path);
 	snprintf(path, sizeof(path), "%s/%s/rootfs", share, id);
 	(void)rmdir(path);
 	snprintf(path, sizeof(path), "%s/%s", share, id);
@@ -234,7 +256,7 @@ bool oci_pod_join(struct oci_pod *pod, struct husk_sandbox *sb, int conn, const 
 	int fds[3], n_fds = 0, r;
 	pid_t peer = 0;
 
-	if (!pod->share)
+	if (!pod->sandbox)
 		r = husk_error_set(&err, EINVAL, "this container is not a pod sandbox (annotate "
 				   "it io.kubernetes.cri.container-type=sandbox or "
 				   "husk.sandbox=<its id>)");

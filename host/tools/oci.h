@@ -216,12 +216,13 @@ int oci_monitor_signalfd(void);
 /* ---- pods (oci-pod.c, oci-member.c) -------------------------------------- */
 
 /*
- * A pod sandbox's VM shares one more host directory, ROOT/SBID/shared
+ * A pod sandbox's VM (or one whose container has host bind mounts) shares
+ * one more host directory, ROOT/SBID/shared: libhusk's shared directory
  * (tag husk-shared).  A member's rootfs is bound to shared/<id>/rootfs by
- * the sandbox's init monitor and reaches the guest through that share.
+ * the sandbox's init monitor, host bind mounts to shared/<id>/mounts/<i>
+ * by libhusk, and they reach the guest through that share.
  */
 #define OCI_POD_SHARE_DIR "shared"
-#define OCI_POD_SHARE_TAG "husk-shared"
 #define OCI_POD_MAX_MEMBERS 16
 
 /*
@@ -245,15 +246,15 @@ struct oci_pod_member {
 };
 
 struct oci_pod {
-	char *share;			/* host path of the shared directory; NULL: no pod */
+	char *share;			/* host path of the shared directory; NULL: none */
+	bool sandbox;			/* a pod sandbox: others may join */
 	struct oci_pod_member members[OCI_POD_MAX_MEMBERS];
 };
 
 struct monitor;
 
-/* Make ROOT/ID/shared and describe it as a VM share (strings owned by pod). */
-int oci_pod_init(struct oci_pod *pod, int dir_fd, struct husk_vm_share *share,
-		 struct husk_error *err);
+/* Make ROOT/ID/shared (pod->share), for a pod sandbox or host bind mounts. */
+int oci_pod_init(struct oci_pod *pod, int dir_fd, bool sandbox, struct husk_error *err);
 /* "join\0id=..\0bundle=..\0tty=..": true when conn became a member's. */
 bool oci_pod_join(struct oci_pod *pod, struct husk_sandbox *sb, int conn, const char *msg,
 		  size_t len);

@@ -417,8 +417,43 @@ static int run_container(struct run_io *io, const struct husk_spec *spec,
 	return r;
 }
 
+/*
+ * A bundle's host bind mounts reach the VM through a shared directory:
+ * a private one below the state root (no lock file: reaping skips it).
+ */
+static int shared_dir_make(const struct husk_spec *spec, char *dir, size_t size)
+{
+	struct husk_error err = { 0 };
+	size_t n = husk_spec_host_binds(spec);
+
+	dir[0] = '\0';
+	if (!n)
+		return 0;
+	if (geteuid() != 0) {
+		fprintf(stderr, "husk run: config.json: %zu host bind mount%s (mounts[] of type "
+			"bind): binding them into the VM needs root\n", n, n > 1 ? "s" : "");
+		return -EPERM;
+	}
+	if (husk_state_root_default(dir, size - 16, &err) < 0) {
+		fprintf(stderr, "husk run: %s\n", err.msg);
+		return -EINVAL;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "husk run: mkdir %s: %m\n", dir);
+		return -errno;
+	}
+	strcat(dir, "/mounts-XXXXXX");
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "husk run: mkdtemp %s: %m\n", dir);
+		dir[0] = '\0';
+		return -errno;
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
+	char shared_dir[PATH_MAX];
 	struct husk_sandbox_config cfg;
 	struct run_opts o = { 0 };
 	struct run_io io = { .signal_fd = -1, .console_fd = -1 };
@@ -436,11 +471,14 @@ int cmd_run(int argc, char **argv)
 	}
 	if (build_spec(&o, &spec) < 0)
 		return RUN_EXIT_FAILURE;
+	if (shared_dir_make(spec, shared_dir, sizeof(shared_dir)) < 0) {
+		husk_spec_free(spec);
+		return RUN_EXIT_FAILURE;
+	}
 	io.signal_fd = open_signal_fd();
 	if (io.signal_fd < 0) {
 		perror("husk run: signalfd");
-		husk_spec_free(spec);
-		return RUN_EXIT_FAILURE;
+		goto out;
 	}
 
 	husk_sandbox_config_init(&cfg);
@@ -455,6 +493,8 @@ int cmd_run(int argc, char **argv)
 	cfg.vm.cmdline = o.debug ? "husk.debug" : "quiet";
 	cfg.agent_timeout_ms = o.agent_timeout_ms;
 	cfg.cancel_fd = io.signal_fd;
+	if (shared_dir[0])
+		cfg.shared_dir = shared_dir;
 	r = husk_sandbox_create(&cfg, spec, &io.sb, &err);
 	if (r == -ECANCELED) {
 		status = 128 + interrupting_signal(io.signal_fd);
@@ -482,7 +522,10 @@ out:
 		close(io.console_fd);
 	if (o.timings && tl.sb.start)
 		print_timeline(&tl);
-	close(io.signal_fd);
+	if (io.signal_fd >= 0)
+		close(io.signal_fd);
+	if (shared_dir[0] && rmdir(shared_dir) < 0)
+		fprintf(stderr, "husk run: rmdir %s: %m\n", shared_dir);
 	husk_spec_free(spec);
 	return status;
 }

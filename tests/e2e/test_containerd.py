@@ -195,6 +195,23 @@ def test_run_output_exit_code_stdin(containerd):
     assert_nothing_left(c)
 
 
+def test_bind_mount(containerd, tmp_path):
+    """ctr's --mount: a host directory read and written in the VM, then unmounted."""
+    c = containerd
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "in.txt").write_text("from the host\n")
+    p = c.ctr(*c.run_args("--rm", "--mount", f"type=bind,src={data},dst=/data,options=rbind:rw",
+                          IMAGE, "ct-mnt", "/bin/sh", "-c",
+                          "cat /data/in.txt; echo from-ctr > /data/out.txt"), check=False)
+    assert p.returncode == 0, (p.stderr, c.logtext())
+    assert p.stdout == b"from the host\n"
+    assert (data / "out.txt").read_text() == "from-ctr\n"
+    with open("/proc/self/mountinfo") as f:
+        assert [m for m in f if c.runc_root in m.split()[4]] == []
+    assert_nothing_left(c)
+
+
 def test_exec_kill_delete(containerd):
     c = containerd
     c.ctr(*c.run_args("--detach", IMAGE, "ct-long", "/bin/sh", "-c",

@@ -13,7 +13,7 @@ def test_sandbox_api(state_root):
     husktest.require_program("qemu-system-x86_64")
     driver = husktest.require_built("e2e", "run-api", target="check-e2e")
     kernel = husktest.require_built("guest", "vmlinux", target="image")
-    initrd = husktest.require_built("guest", "initramfs.cpio.gz", target="image")
+    initrd = husktest.require_built("guest", "initramfs.img", target="image")
     rootfs = husktest.require_built("demo", "rootfs", target="check-e2e")
     env = dict(os.environ, HUSK_STATE_ROOT=state_root,
                HUSK_VSOCKD=husktest.require_built("bin", "husk-vsockd"))

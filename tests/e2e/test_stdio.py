@@ -43,7 +43,7 @@ def run_driver(cmdline, scenarios):
     driver = husktest.require_built("bench", "husk-stdio-driver", target="check-e2e")
     husktest.require_program("qemu-system-x86_64")
     kernel = husktest.require_built("guest", "vmlinux", target="image")
-    initrd = husktest.require_built("guest", "initramfs.cpio.gz", target="image")
+    initrd = husktest.require_built("guest", "initramfs.img", target="image")
     state = tempfile.mkdtemp(prefix="husk-stdio.", dir="/tmp")
     bundle = tempfile.mkdtemp(prefix="husk-stdio-bundle.", dir="/tmp")
     env = dict(os.environ, HUSK_STATE_ROOT=state,

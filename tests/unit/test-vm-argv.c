@@ -104,7 +104,7 @@ static void test_microvm_tcg(void **state)
 	assert_string_equal(value_of(&b, "-initrd", ""), "/boot/initrd.gz");
 	/* The host TSC rate goes to the guest: microvm under TCG cannot calibrate. */
 	assert_string_equal(value_of(&b, "-append", ""),
-			    "console=ttyS0 panic=-1 tsc_early_khz=2600000 quiet husk.test=1");
+			    "console=ttyS0 panic=-1 tsc_early_khz=2600000 tsc=reliable quiet husk.test=1");
 	assert_null(value_of(&b, "-device", ""));
 	release(&b);
 }
@@ -142,6 +142,7 @@ static void test_accel_choice(void **state)
 	assert_string_equal(value_of(&b, "-accel", ""), "kvm");
 	assert_string_equal(value_of(&b, "-cpu", ""), "host");
 	assert_null(strstr(value_of(&b, "-append", ""), "tsc_early_khz"));
+	assert_null(strstr(value_of(&b, "-append", ""), "tsc=reliable"));
 	release(&b);
 
 	cfg.accel = HUSK_VM_ACCEL_TCG;		/* forced TCG despite KVM */

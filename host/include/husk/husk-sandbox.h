@@ -87,6 +87,11 @@ const char *husk_spec_rootfs(const struct husk_spec *spec);
  */
 int husk_spec_set_rootfs(struct husk_spec *spec, const char *dir, struct husk_error *err);
 bool husk_spec_rootfs_readonly(const struct husk_spec *spec);
+/*
+ * How many of the spec's mounts bind a host path (type "bind", or a
+ * "bind"/"rbind" option): they need husk_sandbox_config.shared_dir.
+ */
+size_t husk_spec_host_binds(const struct husk_spec *spec);
 
 /* ---- sandboxes ---------------------------------------------------------- */
 
@@ -107,7 +112,19 @@ struct husk_sandbox_config {
 	/* Rootfs directories to share over virtio-9p besides spec's (below). */
 	const struct husk_spec *const *specs;
 	size_t n_specs;
-	uint64_t reserved[4];		/* for later versions; zero */
+	/*
+	 * A host directory the VM shares as 9p tag "husk-shared" (read-write),
+	 * where the host bind mounts of containers' specs are bound, at
+	 * <shared_dir>/<container id>/mounts/<i> for mounts[i] (which needs
+	 * CAP_SYS_ADMIN in the caller's mount namespace).  NULL: a spec with
+	 * host bind mounts is refused.  It must exist; the library removes only
+	 * what it made below it.
+	 */
+	union {
+		const char *shared_dir;
+		uint64_t reserved0;
+	};
+	uint64_t reserved[3];		/* for later versions; zero */
 };
 
 void husk_sandbox_config_init(struct husk_sandbox_config *cfg);
