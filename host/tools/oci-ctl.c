@@ -158,29 +158,47 @@ static int ctl_reply_status(const char *reply)
 	return -code;
 }
 
+/*
+ * Each way of not getting an answer says which it was (runc's "container
+ * not running" leads, as tools match it): no monitor listening, a monitor
+ * that hung up, or an answer longer than the caller's buffer.
+ */
 int oci_ctl_call_msg(const char *id, const void *request, size_t len, char *reply,
 		     size_t size)
 {
 	_cleanup_close_ int fd = oci_ctl_connect(oci_globals.root, id);
+	_cleanup_free_ char *answer = malloc(OCI_CTL_MSG_MAX);
 	ssize_t n;
 	int r;
 
 	if (fd < 0) {
 		/* The monitor went away between reading the state and now. */
-		oci_error("container not running");
+		oci_error("container not running (no monitor answers: %s)", strerror(-fd));
 		return fd;
+	}
+	if (!answer) {
+		oci_error("out of memory");
+		return -ENOMEM;
 	}
 	r = oci_ctl_send(fd, request, len, NULL, 0);
 	if (r < 0) {
 		oci_error("container %s: monitor: %s", id, strerror(-r));
 		return r;
 	}
-	n = oci_ctl_recv(fd, reply, size, NULL, 0, NULL);
+	n = oci_ctl_recv(fd, answer, OCI_CTL_MSG_MAX, NULL, 0, NULL);
 	if (n <= 0) {
-		oci_error("container not running");
+		oci_error("container not running (its monitor hung up: %s)",
+			  n < 0 ? strerror((int)-n) : "no answer");
 		return n < 0 ? (int)n : -ESRCH;
 	}
-	return ctl_reply_status(reply);
+	r = ctl_reply_status(answer);
+	if (r == 0 && (size_t)n >= size) {
+		oci_error("container %s: monitor: an answer of %zd bytes", id, n);
+		return -EMSGSIZE;
+	}
+	if (r == 0)
+		memcpy(reply, answer, (size_t)n + 1);
+	return r;
 }
 
 int oci_ctl_call(const char *id, const char *request, char *reply, size_t size)

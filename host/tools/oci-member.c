@@ -4,8 +4,9 @@
  * runs in another container's VM.  create forks it; it asks the sandbox's
  * init monitor to create the container ("join") and gets its stdio fds,
  * then, like the init monitor, relays that stdio, forwards the signals it
- * gets, answers start/kill/ps/delete on its own control socket (passing
- * them on to the sandbox's monitor) and exits with the container's status.
+ * gets, answers start/kill/ps/pause/resume/update/stats/delete on its own
+ * control socket (passing all but delete on to the sandbox's monitor) and
+ * exits with the container's status.
  * Before exiting it has the container removed from the VM; if the
  * sandbox's monitor goes away first, it exits 137.
  */
@@ -59,13 +60,13 @@ static void note_exit(struct member *mb, const char *msg, ssize_t n)
 		mb->owner = safe_close(mb->owner);
 }
 
-/* Send a request to the sandbox's monitor and wait for its reply ("ok"/"err"). */
-static int owner_call(struct member *mb, const char *request, char *reply, size_t size)
+/* Send a request of len bytes to the sandbox's monitor, wait for its reply ("ok"/"err"). */
+static int owner_call(struct member *mb, const char *request, size_t len, char *reply,
+		      size_t size)
 {
 	ssize_t n;
 
-	if (mb->owner < 0 ||
-	    oci_ctl_send(mb->owner, request, strlen(request), NULL, 0) < 0) {
+	if (mb->owner < 0 || oci_ctl_send(mb->owner, request, len, NULL, 0) < 0) {
 		snprintf(reply, size, "err 3 container not running");
 		return -ESRCH;
 	}
@@ -93,7 +94,7 @@ static void __attribute__((noreturn)) member_finish(struct member *mb, int statu
 	oci_relay_close(&mb->relay);
 	if (mb->owner >= 0) {
 		(void)setsockopt(mb->owner, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		(void)owner_call(mb, "remove", reply, sizeof(reply));
+		(void)owner_call(mb, "remove", strlen("remove"), reply, sizeof(reply));
 	}
 	unlinkat(mb->dir_fd, OCI_CTL_SOCKET, 0);
 	_exit(status);
@@ -104,21 +105,37 @@ static void reply(int conn, const char *text)
 	(void)oci_ctl_send(conn, text, strlen(text), NULL, 0);
 }
 
-/* A verb's request: start, kill and ps go on to the sandbox's monitor. */
+/* The verbs the sandbox's monitor answers for us (delete is ours alone). */
+static bool forwarded_verb(const char *msg)
+{
+	static const char *const verbs[] = { "start", "ps", "pause", "resume", "update", "stats" };
+
+	if (!strncmp(msg, "kill ", 5))
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		if (!strcmp(msg, verbs[i]))
+			return true;
+	return false;
+}
+
+/* A verb's request: all but delete go on to the sandbox's monitor. */
 static void handle_request(struct member *mb, int conn)
 {
 	struct timeval tv = { .tv_sec = 5 };
-	char msg[256], answer[2048];
+	/* update's JSON makes requests long; stats replies are long too. */
+	_cleanup_free_ char *msg = malloc(OCI_CTL_MSG_MAX), *answer = malloc(OCI_CTL_MSG_MAX);
 	int sig = 0, all = 0;
 	ssize_t n;
 
+	if (!msg || !answer)
+		return;
 	(void)setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	n = oci_ctl_recv(conn, msg, sizeof(msg), NULL, 0, NULL);
+	n = oci_ctl_recv(conn, msg, OCI_CTL_MSG_MAX, NULL, 0, NULL);
 	if (n <= 0)
 		return;
 	oci_debug("member %s: request %s", mb->id, msg);
 	if (!strcmp(msg, "delete")) {
-		snprintf(answer, sizeof(answer), "ok %d", (int)getpid());
+		snprintf(answer, OCI_CTL_MSG_MAX, "ok %d", (int)getpid());
 		reply(conn, answer);
 		member_finish(mb, mb->exited ? mb->status : EXIT_KILLED);
 	}
@@ -128,14 +145,14 @@ static void handle_request(struct member *mb, int conn)
 		reply(conn, "ok");
 		member_finish(mb, 128 + sig);
 	}
-	if (strcmp(msg, "start") && strncmp(msg, "kill ", 5) && strcmp(msg, "ps")) {
-		snprintf(answer, sizeof(answer), "err %d %.64s: not supported for a container "
+	if (!forwarded_verb(msg)) {
+		snprintf(answer, OCI_CTL_MSG_MAX, "err %d %.64s: not supported for a container "
 			 "in a pod sandbox's VM", EOPNOTSUPP, msg);
 		reply(conn, answer);
 		return;
 	}
-	if (owner_call(mb, msg, answer, sizeof(answer)) == 0 && !strcmp(msg, "start") &&
-	    !strncmp(answer, "ok", 2))
+	if (owner_call(mb, msg, (size_t)n, answer, OCI_CTL_MSG_MAX) == 0 &&
+	    !strcmp(msg, "start") && !strncmp(answer, "ok", 2))
 		mb->started = true;
 	reply(conn, answer);
 }

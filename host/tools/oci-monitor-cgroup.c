@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * The init monitor's requests on its container's cgroup in the guest:
- * pause and resume (cgroup.freeze), update (new limits) and stats with
- * the count of OOM kills (for husk events).  The monitor owns the sandbox handle, so these go through
- * it like start and kill do.
+ * The init monitor's requests on a container's cgroup in the guest, its
+ * own or a pod member's: pause and resume (cgroup.freeze), update (new
+ * limits) and stats with the count of OOM kills (for husk events).  The
+ * monitor owns the sandbox handle, so these go through it like start and
+ * kill do.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,13 +65,15 @@ static void handle_update(struct husk_container *ctr, int conn, const char *msg,
 }
 
 /*
- * Count this container's OOM kills queued since the last request.  The
+ * Count the OOM kills queued since the last request, each for the
+ * container it hit: the queue is the VM's, shared by a pod's members.  The
  * watch starts with the first stats request (husk events): kills the agent
  * kept from before then are counted by it.
  */
-static void count_ooms(struct husk_sandbox *sb, struct husk_container *ctr,
-		       struct oci_cgroup_state *cg)
+static void count_ooms(struct monitor *m, struct oci_cgroup_state *cg)
 {
+	struct husk_sandbox *sb = oci_monitor_sandbox(m);
+	struct oci_cgroup_state *hit;
 	char id[256];
 
 	if (!cg->oom_watch) {
@@ -77,13 +81,15 @@ static void count_ooms(struct husk_sandbox *sb, struct husk_container *ctr,
 			return;
 		cg->oom_watch = true;
 	}
-	while (husk_sandbox_next_oom(sb, id, sizeof(id), NULL) == 0)
-		if (!strcmp(id, husk_container_id(ctr)))
-			cg->ooms++;
+	while (husk_sandbox_next_oom(sb, id, sizeof(id), NULL) == 0) {
+		hit = oci_monitor_cgroup_of(m, id);
+		if (hit)
+			hit->ooms++;
+	}
 }
 
 /* "ok OOMS DATA": the OOM kills so far and the stats event's data object. */
-static void handle_stats(struct husk_sandbox *sb, struct husk_container *ctr,
+static void handle_stats(struct monitor *m, struct husk_container *ctr,
 			 struct oci_cgroup_state *cg, int conn)
 {
 	struct husk_container_stats st;
@@ -103,7 +109,7 @@ static void handle_stats(struct husk_sandbox *sb, struct husk_container *ctr,
 		oci_ctl_reply_error(conn, NULL, -ENOMEM);
 		return;
 	}
-	count_ooms(sb, ctr, cg);
+	count_ooms(m, cg);
 	fprintf(out, "ok %" PRIu64 " ", cg->ooms);
 	oci_stats_json(out, &st);
 	if (fclose(out) != 0) {
@@ -115,7 +121,7 @@ static void handle_stats(struct husk_sandbox *sb, struct husk_container *ctr,
 	free(text);
 }
 
-bool oci_monitor_cgroup_request(struct husk_sandbox *sb, struct husk_container *ctr,
+bool oci_monitor_cgroup_request(struct monitor *m, struct husk_container *ctr,
 				bool running, struct oci_cgroup_state *cg, int conn,
 				const char *msg, size_t len)
 {
@@ -129,8 +135,15 @@ bool oci_monitor_cgroup_request(struct husk_sandbox *sb, struct husk_container *
 		return true;
 	}
 	if (!strcmp(msg, "stats")) {
-		handle_stats(sb, ctr, cg, conn);
+		handle_stats(m, ctr, cg, conn);
 		return true;
 	}
 	return false;
+}
+
+void oci_monitor_cgroup_killed(struct husk_container *ctr, struct oci_cgroup_state *cg,
+			       int sig)
+{
+	if (sig == SIGKILL && cg->paused && husk_container_resume(ctr, NULL) == 0)
+		cg->paused = false;
 }

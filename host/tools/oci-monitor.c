@@ -126,14 +126,12 @@ static void handle_kill(struct monitor *m, int conn, const char *args)
 	if (all)
 		oci_monitor_execs_signal(m, m->ctr, sig);
 	r = husk_process_signal(m->init, sig, &err);
-	/* As runc: a frozen container is thawed so that SIGKILL can finish it. */
-	if (r == 0 && sig == SIGKILL && m->cgroup.paused &&
-	    husk_container_resume(m->ctr, NULL) == 0)
-		m->cgroup.paused = false;
-	if (r < 0)
+	if (r < 0) {
 		reply_error(conn, &err, r);
-	else
-		reply(conn, "ok");
+		return;
+	}
+	oci_monitor_cgroup_killed(m->ctr, &m->cgroup, sig);
+	reply(conn, "ok");
 }
 
 void oci_monitor_execs_signal(struct monitor *m, const struct husk_container *ctr, int sig)
@@ -221,9 +219,13 @@ static pid_t peer_pid(int conn)
 	return getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ? 0 : cred.pid;
 }
 
-/* Our container, or the pod member a "container=ID" item names; NULL: err says why. */
+/*
+ * Our container, or the pod member a "container=ID" item names, with its
+ * bundle and cgroup state; NULL: err says why.
+ */
 static struct husk_container *exec_target(struct monitor *m, const char *msg, size_t len,
-					  const char **bundle, struct husk_error *err)
+					  const char **bundle, struct oci_cgroup_state **cg,
+					  struct husk_error *err)
 {
 	for (const char *p = msg + 5; p < msg + len; p += strlen(p) + 1) {
 		struct oci_pod_member *mb;
@@ -234,6 +236,7 @@ static struct husk_container *exec_target(struct monitor *m, const char *msg, si
 		if (!mb)
 			return NULL;
 		*bundle = mb->bundle;
+		*cg = &mb->cgroup;
 		return mb->ctr;
 	}
 	if (!m->started || m->exited) {
@@ -241,6 +244,7 @@ static struct husk_container *exec_target(struct monitor *m, const char *msg, si
 		return NULL;
 	}
 	*bundle = m->bundle;
+	*cg = &m->cgroup;
 	return m->ctr;
 }
 
@@ -252,18 +256,19 @@ static bool handle_exec(struct monitor *m, int conn, const char *msg, size_t len
 	struct husk_error err = { 0 };
 	struct husk_spec *spec = NULL;
 	struct exec_proc *slot = exec_slot(m);
+	struct oci_cgroup_state *cg = NULL;
 	struct husk_container *ctr;
 	const char *args[256], *bundle = NULL;
 	size_t n_args = 0;
 	char exec_id[64];
 	int fds[3], n_fds = 0, r;
 
-	ctr = exec_target(m, msg, len, &bundle, &err);
+	ctr = exec_target(m, msg, len, &bundle, &cg, &err);
 	if (!ctr) {
 		reply_error(conn, &err, -err.code);
 		return false;
 	}
-	if (m->cgroup.paused) {
+	if (cg->paused) {
 		reply(conn, "err 16 cannot exec in a paused container");
 		return false;
 	}
@@ -337,10 +342,25 @@ static void handle_request(struct monitor *m, int conn)
 		reply(conn, ok);
 		monitor_finish(m, m->exited ? m->status : EXIT_KILLED);
 	} else if (strcmp(msg, "exec") &&
-		   !oci_monitor_cgroup_request(m->sb, m->ctr, m->started && !m->exited,
+		   !oci_monitor_cgroup_request(m, m->ctr, m->started && !m->exited,
 					       &m->cgroup, conn, msg, (size_t)n))
 		reply(conn, "err 22 unknown request");
 	close(conn);
+}
+
+struct husk_sandbox *oci_monitor_sandbox(const struct monitor *m)
+{
+	return m->sb;
+}
+
+struct oci_cgroup_state *oci_monitor_cgroup_of(struct monitor *m, const char *id)
+{
+	struct oci_pod_member *mb;
+
+	if (!strcmp(id, m->id))
+		return &m->cgroup;
+	mb = oci_pod_find(&m->pod, id);
+	return mb ? &mb->cgroup : NULL;
 }
 
 static void exec_forget(struct exec_proc *e)

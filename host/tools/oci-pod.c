@@ -145,6 +145,11 @@ static struct oci_pod_member *member_by_id(struct oci_pod *pod, const char *id)
 	return NULL;
 }
 
+struct oci_pod_member *oci_pod_find(struct oci_pod *pod, const char *id)
+{
+	return member_by_id(pod, id);
+}
+
 struct oci_pod_member *oci_pod_find_running(struct oci_pod *pod, const char *id,
 					    struct husk_error *err)
 {
@@ -294,6 +299,7 @@ static void member_remove(struct oci_pod *pod, struct monitor *m, struct oci_pod
 	struct husk_error err = { 0 };
 
 	oci_monitor_execs_drop(m, mb->ctr);
+	oci_monitor_cgroup_killed(mb->ctr, &mb->cgroup, SIGKILL);
 	if (husk_container_delete(mb->ctr, &err) < 0)
 		oci_warn("container %s: remove from the VM: %s", mb->id, err.msg);
 	oci_debug("sandbox: container %s left", mb->id);
@@ -312,10 +318,12 @@ static void member_kill(struct monitor *m, struct oci_pod_member *mb, const char
 	if (all)
 		oci_monitor_execs_signal(m, mb->ctr, sig);
 	r = husk_process_signal(mb->init, sig, &err);
-	if (r < 0)
+	if (r < 0) {
 		send_error(mb->conn, &err, r);
-	else
-		send_text(mb->conn, "ok");
+		return;
+	}
+	oci_monitor_cgroup_killed(mb->ctr, &mb->cgroup, sig);
+	send_text(mb->conn, "ok");
 }
 
 static void member_start(struct oci_pod_member *mb)
@@ -339,11 +347,14 @@ static void member_start(struct oci_pod_member *mb)
 /* One message from a member's monitor; false when the member is gone. */
 static bool member_request(struct oci_pod *pod, struct monitor *m, struct oci_pod_member *mb)
 {
-	char msg[256], buf[32 * 64];
-	ssize_t n = oci_ctl_recv(mb->conn, msg, sizeof(msg), NULL, 0, NULL);
+	_cleanup_free_ char *msg = malloc(OCI_CTL_MSG_MAX);
+	char buf[32 * 64];
 	unsigned short rows, cols;
+	ssize_t n;
 	int sig;
 
+	/* update's JSON makes messages long: a truncated one would read as a hang-up. */
+	n = msg ? oci_ctl_recv(mb->conn, msg, OCI_CTL_MSG_MAX, NULL, 0, NULL) : -ENOMEM;
 	if (n <= 0 || !strcmp(msg, "remove")) {
 		int conn = mb->conn;
 
@@ -366,7 +377,8 @@ static bool member_request(struct oci_pod *pod, struct monitor *m, struct oci_po
 		(void)husk_process_signal(mb->init, sig, NULL);
 	} else if (sscanf(msg, "resize %hu %hu", &rows, &cols) == 2) {
 		(void)husk_process_resize(mb->init, rows, cols, NULL);
-	} else {
+	} else if (!oci_monitor_cgroup_request(m, mb->ctr, mb->started && !mb->exited,
+					       &mb->cgroup, mb->conn, msg, (size_t)n)) {
 		send_text(mb->conn, "err 22 unknown request");
 	}
 	return true;

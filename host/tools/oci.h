@@ -119,9 +119,10 @@ void oci_stats_json(FILE *out, const struct husk_container_stats *st);
  * connection sends "signal N" and "resize ROWS COLS".  Pods: a member's
  * monitor sends "join\0id=..\0bundle=..\0tty=0|1[\0size=R C]" to its
  * sandbox's monitor (the reply carries the member's stdio fds) and keeps
- * that connection for "start", "kill SIG ALL", "ps", "signal N", "resize
- * R C" and, last, "remove"; it gets "exit STATUS" there.  An exec in a
- * member goes to the sandbox's monitor with a "container=ID" item.
+ * that connection for "start", "kill SIG ALL", "ps", "pause", "resume",
+ * "update\0JSON", "stats", "signal N", "resize R C" and, last, "remove";
+ * it gets "exit STATUS" there.  An exec in a member goes to the sandbox's
+ * monitor with a "container=ID" item.
  */
 /* The monitor listens on <dir>/ctl; commands connect to <root>/<id>/ctl. */
 int oci_ctl_listen(int dir_fd);
@@ -145,14 +146,20 @@ struct oci_cgroup_state {
 	uint64_t ooms;			/* this container's OOM kills seen since */
 };
 
+struct monitor;
+
 /*
- * The init monitor's requests on the container's cgroup (oci-monitor-cgroup.c):
- * "pause", "resume", "update\0JSON", "stats" (answered "ok OOMS DATA").
- * Returns false when msg is none of them.  running: started, not exited.
+ * The init monitor's requests on a container's cgroup in its VM, its own
+ * or a pod member's (oci-monitor-cgroup.c): "pause", "resume",
+ * "update\0JSON", "stats" (answered "ok OOMS DATA").  Returns false when
+ * msg is none of them.  running: started, not exited.
  */
-bool oci_monitor_cgroup_request(struct husk_sandbox *sb, struct husk_container *ctr,
+bool oci_monitor_cgroup_request(struct monitor *m, struct husk_container *ctr,
 				bool running, struct oci_cgroup_state *cg, int conn,
 				const char *msg, size_t len);
+/* As runc: a frozen container is thawed once sent SIGKILL, so that it can die. */
+void oci_monitor_cgroup_killed(struct husk_container *ctr, struct oci_cgroup_state *cg,
+			       int sig);
 
 /* ---- monitors ------------------------------------------------------------ */
 
@@ -235,6 +242,7 @@ struct oci_pod_member {
 	struct husk_container *ctr;
 	struct husk_process *init;
 	bool started, exited;
+	struct oci_cgroup_state cgroup;	/* pause, OOM count, as the sandbox's own */
 };
 
 struct oci_pod {
@@ -250,6 +258,8 @@ int oci_pod_init(struct oci_pod *pod, int dir_fd, bool sandbox, struct husk_erro
 /* "join\0id=..\0bundle=..\0tty=..": true when conn became a member's. */
 bool oci_pod_join(struct oci_pod *pod, struct husk_sandbox *sb, int conn, const char *msg,
 		  size_t len);
+/* The member id, started or not; NULL: none. */
+struct oci_pod_member *oci_pod_find(struct oci_pod *pod, const char *id);
 /* The started member id (exec's target); NULL with a reason in err. */
 struct oci_pod_member *oci_pod_find_running(struct oci_pod *pod, const char *id,
 					    struct husk_error *err);
@@ -266,6 +276,9 @@ void oci_monitor_execs_signal(struct monitor *m, const struct husk_container *ct
 void oci_monitor_execs_list(struct monitor *m, const struct husk_container *ctr, char *buf,
 			    size_t size);
 void oci_monitor_execs_drop(struct monitor *m, const struct husk_container *ctr);
+/* The init monitor's sandbox, and the cgroup state of id (its own or a member's; NULL: none). */
+struct husk_sandbox *oci_monitor_sandbox(const struct monitor *m);
+struct oci_cgroup_state *oci_monitor_cgroup_of(struct monitor *m, const char *id);
 
 /*
  * A member's monitor: forked by create like the init monitor, but it asks

@@ -55,13 +55,16 @@ def rt(husk, state_root):
 def bundles():
     made = []
 
-    def make(name, rootfs, args, annotations, terminal=False):
-        """A bundle with a rootfs of its own, holding /whoami = name."""
+    def make(name, rootfs, args, annotations, terminal=False, cgroup=False):
+        """A bundle with a rootfs of its own, holding /whoami = name; cgroup:
+        the container's cgroup at /sys/fs/cgroup."""
         bundle = tempfile.mkdtemp(prefix=f"husk-pod-{name}.", dir="/tmp")
         made.append(bundle)
         shutil.copytree(rootfs, os.path.join(bundle, "rootfs"), symlinks=True)
         with open(os.path.join(bundle, "rootfs", "whoami"), "w") as f:
             f.write(name + "\n")
+        if cgroup:
+            os.makedirs(os.path.join(bundle, "rootfs", "sys", "fs", "cgroup"))
         config = {
             "ociVersion": "1.0.2",
             "process": {"terminal": terminal, "user": {"uid": 0, "gid": 0}, "args": args,
@@ -73,6 +76,9 @@ def bundles():
                                      {"type": "uts"}]},
             "annotations": annotations,
         }
+        if cgroup:
+            config["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup2",
+                                     "source": "cgroup"})
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(config, f)
         return bundle
@@ -134,7 +140,7 @@ def test_pod(rt, rootfs, bundles, state_root, tmp_path):
     m1 = bundles("m1", rootfs, ["sh", "-c", f"cat /whoami {BOOT_ID}; echo m1-stderr >&2; "
                                 "read x; exit 7"], CRI_MEMBER)
     m2 = bundles("m2", rootfs, ["sh", "-c", f"cat /whoami {BOOT_ID}; exec sleep 1000"],
-                 dict(HUSK_MEMBER, **{"husk.vm.memory": "128"}))
+                 dict(HUSK_MEMBER, **{"husk.vm.memory": "128"}), cgroup=True)
     share = os.path.join(rt.root, "pod1", "shared")
 
     pod_pid, _, _ = create(rt, pod, "pod1", tmp_path)
@@ -165,6 +171,27 @@ def test_pod(rt, rootfs, bundles, state_root, tmp_path):
     exec_pid = int(exec_pid_file.read_text())
     assert json.loads(rt("ps", "--format", "json", "m2").stdout) == [m2_pid, exec_pid]
     assert json.loads(rt("ps", "--format", "json", "m1").stdout) == [m1_pid]
+
+    # pause, resume, update and events reach one member's cgroup in the shared VM.
+    rt("pause", "m2")
+    assert rt.state("m2")["status"] == "paused"
+    assert rt.state("m1")["status"] == "running"
+    assert rt("exec", "m1", "cat", "/whoami").stdout == b"m1\n"
+    p = rt("exec", "m2", "true", check=False)
+    assert p.returncode == 1 and b"cannot exec in a paused container" in p.stderr, p.stderr
+    p = rt("pause", "m2", check=False)
+    assert p.returncode == 1 and rt.last_log_error() == "container not running"
+    rt("resume", "m2")
+    assert rt.state("m2")["status"] == "running"
+    rt("update", "--pids-limit", "42", "m2")
+    assert rt("exec", "m2", "cat", "/sys/fs/cgroup/pids.max").stdout == b"42\n"
+    events = rt("events", "--stats", "m2").stdout.decode().splitlines()
+    assert len(events) == 1, events
+    event = json.loads(events[0])
+    assert event["type"] == "stats" and event["id"] == "m2", event
+    assert event["data"]["pids"]["limit"] == 42 and event["data"]["pids"]["current"] >= 2
+    # A paused member still dies of KILL below: the kill thaws it.
+    rt("pause", "m2")
 
     # Killing one member (--all: its exec'd process too) leaves the others running.
     rt("kill", "--all", "m2", "KILL")

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -100,6 +102,87 @@ static void test_ctl_passes_fds(void **state)
 	}
 }
 
+/* A monitor for one request: answer (NULL: hang up without a word), then exit. */
+static pid_t fake_monitor(int listen_fd, const char *answer)
+{
+	pid_t pid = fork();
+	char buf[256];
+	int conn;
+
+	assert_true(pid >= 0);
+	if (pid)
+		return pid;
+	conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (conn < 0 || recv(conn, buf, sizeof(buf), 0) <= 0)
+		_exit(1);
+	if (answer && oci_ctl_send(conn, answer, strlen(answer), NULL, 0) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+static bool log_has(const char *path, const char *text)
+{
+	char buf[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+/* Each way a monitor fails to answer is told apart; a long error is not a hang-up. */
+static void test_ctl_call_failures(void **state)
+{
+	char root[] = "/tmp/husk-unit-ctl.XXXXXX", dir[64], log[64], reply[64], err[400];
+	int dir_fd, listen_fd, status;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/c1", root);
+	snprintf(log, sizeof(log), "%s/log", root);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	listen_fd = oci_ctl_listen(dir_fd);
+	assert_true(listen_fd >= 0);
+	/* The listening socket is non-blocking: the fake monitor waits for us. */
+	assert_int_equal(fcntl(listen_fd, F_SETFL, 0), 0);
+	oci_globals = (struct oci_globals){ .root = root, .log_path = log, .no_stderr = true };
+
+	/* An error longer than the caller's buffer still comes through as that error. */
+	memset(err, 'x', sizeof(err));
+	memcpy(err, "err 5 ", 6);
+	err[sizeof(err) - 1] = '\0';
+	pid = fake_monitor(listen_fd, err);
+	assert_int_equal(oci_ctl_call("c1", "kill 18 0", reply, sizeof(reply)), -EIO);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(log_has(log, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+
+	pid = fake_monitor(listen_fd, "ok");
+	assert_int_equal(oci_ctl_call("c1", "kill 18 0", reply, sizeof(reply)), 0);
+	assert_string_equal(reply, "ok");
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+
+	pid = fake_monitor(listen_fd, NULL);
+	assert_int_equal(oci_ctl_call("c1", "kill 18 0", reply, sizeof(reply)), -ESRCH);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(log_has(log, "container not running (its monitor hung up: no answer)"));
+
+	close(listen_fd);
+	assert_int_equal(oci_ctl_call("c1", "kill 18 0", reply, sizeof(reply)), -ECONNREFUSED);
+	assert_true(log_has(log, "container not running (no monitor answers: Connection refused)"));
+
+	unlinkat(dir_fd, OCI_CTL_SOCKET, 0);
+	close(dir_fd);
+	unlink(log);
+	rmdir(dir);
+	rmdir(root);
+	oci_globals = (struct oci_globals){ .root = OCI_DEFAULT_ROOT };
+}
+
 static void test_console_socket(void **state)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -138,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_globals),
 		cmocka_unit_test(test_json_log),
 		cmocka_unit_test(test_ctl_passes_fds),
+		cmocka_unit_test(test_ctl_call_failures),
 		cmocka_unit_test(test_console_socket),
 	};
 
