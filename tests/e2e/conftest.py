@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import guestimage  # noqa: E402
 import husktest  # noqa: E402
+import ocitest  # noqa: E402
 from vmtest import Guest, processes_mentioning  # noqa: E402
 
 
@@ -44,3 +45,23 @@ def state_root():
         except ProcessLookupError:
             pass
     shutil.rmtree(root, ignore_errors=True)
+
+
+# ---- the OCI runtime tests (test_oci*.py) ----------------------------------
+
+@pytest.fixture(scope="module")
+def subreaper():
+    ocitest.become_subreaper()
+
+
+@pytest.fixture(scope="session")
+def rootfs():
+    """The demo bundle's busybox rootfs (mk/demo.sh), with the guest image built."""
+    husktest.require_built("guest", "vmlinux", target="image")
+    return husktest.require_built("demo", "rootfs", target="build/demo/.stamp")
+
+
+@pytest.fixture
+def rt(husk, state_root, subreaper):
+    with ocitest.runtime(husk, state_root) as runtime:
+        yield runtime

@@ -6,83 +6,20 @@ Each container gets its own VM, so the tests share boots where they can.
 The monitor processes are reparented to this test process (a subreaper),
 as they are to containerd's shim, so their exit status is observable.
 """
-import ctypes
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-import husktest
+from ocitest import console_listener, read_until, receive_master, wait_pid
 from vmtest import assert_no_leftovers, processes_mentioning
 
-PR_SET_CHILD_SUBREAPER = 36
-
-
-@pytest.fixture(scope="module", autouse=True)
-def subreaper():
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-
-
-@pytest.fixture(scope="session")
-def rootfs():
-    husktest.require_built("guest", "vmlinux", target="image")
-    return husktest.require_built("demo", "rootfs", target="build/demo/.stamp")
-
-
-class Runtime:
-    """husk with runc's global flags, as containerd's shim calls it."""
-
-    def __init__(self, husk, root, state_root):
-        self.husk, self.root = husk, root
-        self.log = os.path.join(root, "log.json")
-        self.env = dict(os.environ, HUSK_ACCEL="tcg", HUSK_STATE_ROOT=state_root)
-
-    def argv(self, *args):
-        return [self.husk, "--root", self.root, "--log", self.log,
-                "--log-format", "json", *args]
-
-    def __call__(self, *args, check=True, timeout=180, stdin=subprocess.DEVNULL,
-                 stdout=None, stderr=None):
-        # A monitor inherits the stdio of create and exec --detach: pipes
-        # would stay open after the command returns, so files stand in.
-        with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
-            p = subprocess.run(self.argv(*args), env=self.env, stdin=stdin,
-                               stdout=stdout or fo, stderr=stderr or fe, timeout=timeout)
-            fo.seek(0)
-            fe.seek(0)
-            p.stdout, p.stderr = fo.read(), fe.read()
-        if check:
-            assert p.returncode == 0, (args, p.returncode, p.stderr)
-        return p
-
-    def state(self, cid):
-        return json.loads(self("state", cid).stdout)
-
-    def last_log_error(self):
-        with open(self.log) as f:
-            lines = [json.loads(line) for line in f if line.strip()]
-        errors = [e for e in lines if e["level"] == "error"]
-        assert errors, lines
-        assert set(errors[-1]) == {"level", "msg", "time"}
-        return errors[-1]["msg"]
-
-
-@pytest.fixture
-def rt(husk, state_root):
-    root = tempfile.mkdtemp(prefix="husk-oci.", dir="/tmp")
-    runtime = Runtime(husk, root, state_root)
-    yield runtime
-    for cid in os.listdir(root):
-        if os.path.isdir(os.path.join(root, cid)):
-            runtime("delete", "--force", cid, check=False)
-    shutil.rmtree(root, ignore_errors=True)
+pytestmark = pytest.mark.usefixtures("subreaper")
 
 
 BUNDLES = []
@@ -123,35 +60,6 @@ def make_bundle(rootfs, args, terminal=False, hooks=None, annotations=None, extr
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(config, f)
     return bundle
-
-
-def wait_pid(pid, timeout=60):
-    """The exit status of a reparented monitor, as the shim reaps it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got, status = os.waitpid(pid, os.WNOHANG)
-        if got == pid:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.05)
-    raise AssertionError(f"monitor {pid} did not exit")
-
-
-def read_until(fd, marker, timeout=60):
-    data = b""
-    deadline = time.monotonic() + timeout
-    while marker not in data:
-        assert time.monotonic() < deadline, data
-        try:
-            chunk = os.read(fd, 4096)
-        except BlockingIOError:
-            time.sleep(0.05)
-            continue
-        except OSError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def test_errors_without_a_vm(rt, rootfs, tmp_path):
@@ -385,24 +293,6 @@ def test_create_killed_while_booting(rt, rootfs, state_root, tmp_path):
         time.sleep(0.1)
     assert processes_mentioning(bundle) == []
     assert_no_leftovers(state_root)
-
-
-def console_listener(tmp_path):
-    path = str(tmp_path / "console.sock")
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(1)
-    return srv, path
-
-
-def receive_master(srv):
-    srv.settimeout(120)
-    conn, _ = srv.accept()
-    msg, fds, _, _ = socket.recv_fds(conn, 1024, 1)
-    conn.close()
-    assert len(fds) == 1 and msg.startswith(b"/dev/pts/"), msg
-    os.set_blocking(fds[0], False)
-    return fds[0]
 
 
 def test_console_socket_and_tty_exec(rt, rootfs, state_root, tmp_path):

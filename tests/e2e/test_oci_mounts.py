@@ -3,7 +3,6 @@ directory read and written from both sides, a file, read-only binds, and
 nothing mounted or left behind afterwards.  One VM each for a single OCI
 container, a pod member and `husk run` with a bundle, under TCG.
 """
-import ctypes
 import json
 import os
 import shutil
@@ -13,36 +12,11 @@ import tempfile
 
 import pytest
 
-import husktest
-from test_oci import Runtime, wait_pid
+from ocitest import mounts_under, wait_pid
 from vmtest import assert_no_leftovers
 
-PR_SET_CHILD_SUBREAPER = 36
+pytestmark = pytest.mark.usefixtures("subreaper")
 HOSTS = "127.0.0.1 localhost\n10.1.2.3 from-the-host\n"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def subreaper():
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-
-
-@pytest.fixture(scope="session")
-def rootfs():
-    husktest.require_built("guest", "vmlinux", target="image")
-    return husktest.require_built("demo", "rootfs", target="build/demo/.stamp")
-
-
-@pytest.fixture
-def rt(husk, state_root):
-    root = tempfile.mkdtemp(prefix="husk-mnt.", dir="/tmp")
-    runtime = Runtime(husk, root, state_root)
-    yield runtime
-    ids = sorted((c for c in os.listdir(root) if os.path.isdir(os.path.join(root, c))),
-                 key=lambda c: c == "pod1")
-    for cid in ids:
-        runtime("delete", "--force", cid, check=False)
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -99,11 +73,6 @@ def bundles():
     yield make
     for bundle in made:
         shutil.rmtree(bundle, ignore_errors=True)
-
-
-def mounts_under(path):
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(path + "/")]
 
 
 def check_binds_in(rt, cid, data):

@@ -4,7 +4,6 @@ member: each sees its own rootfs, they share the guest kernel, each
 member's monitor gets its own stdio and exit status, a member's delete
 takes its bind mount away, and deleting the sandbox leaves nothing.
 """
-import ctypes
 import json
 import os
 import shutil
@@ -13,42 +12,16 @@ import tempfile
 
 import pytest
 
-import husktest
-from test_oci import Runtime, console_listener, read_until, receive_master, wait_pid
+from ocitest import console_listener, mounts_under, read_until, receive_master, wait_pid
 from vmtest import assert_no_leftovers, processes_mentioning
 
-PR_SET_CHILD_SUBREAPER = 36
+pytestmark = pytest.mark.usefixtures("subreaper")
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 CRI_SANDBOX = {"io.kubernetes.cri.container-type": "sandbox",
                "io.kubernetes.cri.sandbox-id": "pod1"}
 CRI_MEMBER = {"io.kubernetes.cri.container-type": "container",
               "io.kubernetes.cri.sandbox-id": "pod1"}
 HUSK_MEMBER = {"husk.sandbox": "pod1"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def subreaper():
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-
-
-@pytest.fixture(scope="session")
-def rootfs():
-    husktest.require_built("guest", "vmlinux", target="image")
-    return husktest.require_built("demo", "rootfs", target="build/demo/.stamp")
-
-
-@pytest.fixture
-def rt(husk, state_root):
-    root = tempfile.mkdtemp(prefix="husk-pod.", dir="/tmp")
-    runtime = Runtime(husk, root, state_root)
-    yield runtime
-    # Members first: their delete asks the sandbox's monitor to remove them.
-    ids = sorted((c for c in os.listdir(root) if os.path.isdir(os.path.join(root, c))),
-                 key=lambda c: c == "pod1")
-    for cid in ids:
-        runtime("delete", "--force", cid, check=False)
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -86,11 +59,6 @@ def bundles():
     yield make
     for bundle in made:
         shutil.rmtree(bundle, ignore_errors=True)
-
-
-def mounts_under(path):
-    with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(path + "/")]
 
 
 def is_qemu(pid):

@@ -5,24 +5,21 @@ The container's init counts in /tmp/counter; its cgroup is mounted at /sys
 (the agent bind-mounts the container's own leaf), so exec can read the
 limits the guest kernel enforces.
 """
-import ctypes
 import json
 import os
 import select
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-import husktest
 import test_oci
-from test_oci import Runtime, make_bundle, wait_pid
+from ocitest import Runtime, wait_pid
+from test_oci import make_bundle
 from vmtest import assert_no_leftovers
 
-PR_SET_CHILD_SUBREAPER = 36
 COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.1; done"
 
 
@@ -45,11 +42,7 @@ class Container:
 
 
 @pytest.fixture(scope="module")
-def ctr(husk):
-    libc = ctypes.CDLL(None, use_errno=True)
-    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-    husktest.require_built("guest", "vmlinux", target="image")
-    rootfs = husktest.require_built("demo", "rootfs", target="build/demo/.stamp")
+def ctr(husk, subreaper, rootfs):
     state_root = tempfile.mkdtemp(prefix="husk-e2e.", dir="/tmp")
     root = tempfile.mkdtemp(prefix="husk-oci.", dir="/tmp")
     rt = Runtime(husk, root, state_root)
