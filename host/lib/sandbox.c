@@ -257,6 +257,8 @@ HUSK_EXPORT int husk_sandbox_create(const struct husk_sandbox_config *cfg,
 		r = sandbox_wait_agent(sb, timeout, cfg->cancel_fd, err);
 	if (r == 0) {
 		sb->timings.agent_ready = now_ms();
+		/* The guest's firmware read the initramfs while it booted. */
+		(void)vm_release_file(sb->vm, cfg->vm.initrd);
 		r = agent_create_sandbox(&sb->agent, sb->id, cfg->hostname, err);
 	}
 	if (r < 0) {

@@ -74,6 +74,17 @@ int vm_spawn(char *const argv[], const int *fds, unsigned int n_fds,
  * 0 with *status (wait status) or -ETIMEDOUT.
  */
 int vm_child_wait(int pidfd, int timeout_ms, int *status);
+
+/*
+ * Ask the kernel to reclaim the pages the child (pid, pidfd) has mapped
+ * from the file at path, e.g. the kernel image QEMU keeps for a reset.
+ * Best effort: returns how many mappings were found, or -errno.
+ */
+int vm_child_release_file(pid_t pid, int pidfd, const char *path);
+
+/* The same for the VM's QEMU, once it has loaded path (vm.c says when). */
+struct husk_vm;
+int vm_release_file(struct husk_vm *vm, const char *path);
 /*
  * Make sure a process is gone: SIGTERM, grace_ms, then SIGKILL; reaps it
  * when it is our child (reap = true).

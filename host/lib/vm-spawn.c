@@ -4,8 +4,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/pidfd.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -126,4 +131,39 @@ void vm_process_terminate(int pidfd, int grace_ms, bool reap)
 		vm_child_wait(pidfd, -1, NULL);
 	else
 		poll(&pfd, 1, 5000);
+}
+
+#define RELEASE_MAX_MAPPINGS 16
+
+int vm_child_release_file(pid_t pid, int pidfd, const char *path)
+{
+	_cleanup_fclose_ FILE *maps = NULL;
+	struct iovec iov[RELEASE_MAX_MAPPINGS];
+	char real[PATH_MAX], proc[64], line[PATH_MAX + 128];
+	size_t n = 0;
+
+	if (!realpath(path, real))
+		return -errno;
+	snprintf(proc, sizeof(proc), "/proc/%d/maps", (int)pid);
+	maps = fopen(proc, "re");
+	if (!maps)
+		return -errno;
+	/* "start-end perms offset dev inode   path" */
+	while (n < RELEASE_MAX_MAPPINGS && fgets(line, sizeof(line), maps)) {
+		unsigned long start, end;
+		int name = 0;
+
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &start, &end, &name) != 2 ||
+		    !name)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		if (strcmp(line + name, real))
+			continue;
+		iov[n].iov_base = (void *)start;
+		iov[n].iov_len = end - start;
+		n++;
+	}
+	if (n && syscall(SYS_process_madvise, pidfd, iov, n, MADV_PAGEOUT, 0U) < 0)
+		return -errno;
+	return (int)n;
 }
