@@ -134,8 +134,11 @@ def test_forwarder_in_use_and_no_leak(full_run):
     assert first["loaded"] and last["loaded"], "vsockfwd.ko is in the default image"
     if mode == "kernel":
         assert last["started"] > first["started"] + 300, (first, last)
-        # Still running: the container's init (stdout, stderr) and the reader's own two.
-        assert last["active"] == 4, last
+        # Still running: the container's init (stdout, stderr) and the
+        # reader's own two -- or one: the reader may read the counters before
+        # the host attached its stderr stream (its output waits in the pipe).
+        # A leaked forwarder would make it more.
+        assert last["active"] in (3, 4), last
         assert last["started"] - last["finished"] == last["active"], last
     else:
         assert last["started"] == first["started"], "husk.stdio=user must not use the module"
