@@ -51,9 +51,14 @@ struct agent {
 	struct agent_oom *oom;			/* memory.events watcher */
 	struct agent_sandbox sandbox;
 
+	pid_t modules_pid;			/* out-of-tree modules loading, or 0 */
 	bool destroying;			/* DestroySandbox answered: stop */
 	int exit_status;
 };
+
+/* main.c: wait until the out-of-tree modules (vsockfwd.ko) are loaded,
+ * blocking: the stdio channel asks before its first stream. */
+void agent_wait_modules(struct agent *agent);
 
 /* main.c: leave the loop (DestroySandbox, fatal error); main powers off or exits. */
 void agent_request_shutdown(struct agent *agent, int status);

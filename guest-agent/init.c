@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,7 +191,12 @@ static int load_module(const char *path)
 	return 0;
 }
 
-int agent_init_modules(const char *list_path)
+static bool is_extra_module(const char *path)
+{
+	return !strncmp(path, AGENT_EXTRA_MODULE_DIR, strlen(AGENT_EXTRA_MODULE_DIR));
+}
+
+int agent_init_modules(const char *list_path, enum agent_modules which)
 {
 	_cleanup_fclose_ FILE *f = fopen(list_path, "re");
 	_cleanup_free_ char *line = NULL;
@@ -206,10 +212,34 @@ int agent_init_modules(const char *list_path)
 		line[strcspn(line, "\r\n")] = '\0';
 		if (line[0] == '\0' || line[0] == '#')
 			continue;
+		if (is_extra_module(line) != (which == AGENT_MODULES_EXTRA))
+			continue;
 		if (load_module(line) < 0)
 			failed++;
 	}
 	return failed;
+}
+
+pid_t agent_init_modules_async(const char *list_path)
+{
+	_cleanup_fclose_ FILE *f = fopen(list_path, "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	bool any = false;
+	pid_t pid;
+
+	while (f && !any && getline(&line, &cap, f) > 0)
+		any = is_extra_module(line);
+	if (!any)
+		return 0;
+	pid = fork();
+	if (pid < 0) {
+		log_error("fork for the module loader: %m");
+		return -errno;
+	}
+	if (pid == 0)
+		_exit(agent_init_modules(list_path, AGENT_MODULES_EXTRA) ? 1 : 0);
+	return pid;
 }
 
 void agent_shutdown(int pid1, int status)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <husk-common/cleanup.h>
@@ -47,6 +48,18 @@ static void read_kernel_cmdline(struct agent_config *cfg)
 		log_warn("kernel command line: %s (ignored)", err.msg);
 }
 
+void agent_wait_modules(struct agent *agent)
+{
+	int status;
+
+	if (agent->modules_pid <= 0)
+		return;
+	if (waitpid(agent->modules_pid, &status, 0) == agent->modules_pid &&
+	    !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		log_warn("module loader: not every out-of-tree module loaded");
+	agent->modules_pid = 0;
+}
+
 /* The guest's boot duties; each step logs its own trouble and boot goes on. */
 static void pid1_setup(struct agent_config *cfg)
 {
@@ -54,7 +67,7 @@ static void pid1_setup(struct agent_config *cfg)
 	read_kernel_cmdline(cfg);
 	agent_log_set_level(cfg->log_level);
 	agent_init_cgroup_controllers("/sys/fs/cgroup");
-	agent_init_modules(AGENT_MODULE_LIST);
+	agent_init_modules(AGENT_MODULE_LIST, AGENT_MODULES_BOOT);
 	agent_init_loopback();
 }
 
@@ -152,6 +165,9 @@ int main(int argc, char **argv)
 	}
 	log_info("husk-agent %s serving on %s", HUSK_VERSION,
 		 agent_endpoint_text(&agent.cfg.listen, where, sizeof(where)));
+	/* The host waits for the answer above; vsockfwd.ko loads meanwhile. */
+	if (pid1)
+		agent.modules_pid = agent_init_modules_async(AGENT_MODULE_LIST);
 
 	r = loop_run(agent.loop);
 	if (r < 0)

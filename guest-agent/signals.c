@@ -33,6 +33,12 @@ void agent_reap_children(struct agent *agent)
 
 		if (pid <= 0)
 			break;
+		if (pid == agent->modules_pid) {
+			agent->modules_pid = 0;
+			if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+				log_warn("module loader: not every out-of-tree module loaded");
+			continue;
+		}
 		/* After runtime_free() (shutdown) every child is just reaped. */
 		if (!agent->rt || !runtime_child_exited(agent->rt, pid, status))
 			log_debug("reaped pid %d (status 0x%x)", pid, status);

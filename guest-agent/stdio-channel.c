@@ -57,6 +57,7 @@ struct stdio_channel {
 	int listen_fd;
 	struct loop_source *listen_src;
 	int vsockfwd_fd;		/* -1: every stream goes to the relay */
+	bool vsockfwd_checked;		/* vsockfwd_fd says so (opened at first use) */
 	unsigned int npending;
 	struct stdio_pending *pending;
 	struct stdio_forward *forwards;
@@ -152,6 +153,20 @@ static int forward_start_kernel(struct stdio_forward *fw, int in_fd, int out_fd,
 	return r;
 }
 
+static int open_vsockfwd(const struct agent_config *cfg);
+
+/* The module's device, opened at the first stream: the agent loads the
+ * module while it already serves the host (agent_wait_modules()). */
+static int channel_vsockfwd(struct stdio_channel *ch)
+{
+	if (!ch->vsockfwd_checked) {
+		agent_wait_modules(ch->agent);
+		ch->vsockfwd_fd = open_vsockfwd(&ch->agent->cfg);
+		ch->vsockfwd_checked = true;
+	}
+	return ch->vsockfwd_fd;
+}
+
 /*
  * The module when in use, else (or when it refuses: -EINVAL for a
  * terminal, whose pty is no pipe; anything else is worth a warning) the
@@ -163,7 +178,7 @@ static int forward_start(struct stdio_forward *fw, bool force_relay, struct husk
 	int in_fd = in ? fw->sock_fd : fw->pipe_fd;
 	int out_fd = in ? fw->pipe_fd : fw->sock_fd;
 
-	if (fw->ch->vsockfwd_fd >= 0 && !force_relay) {
+	if (!force_relay && channel_vsockfwd(fw->ch) >= 0) {
 		struct husk_error kerr = {};
 		int r = forward_start_kernel(fw, in_fd, out_fd, &kerr);
 
@@ -455,7 +470,6 @@ int agent_stdio_start(struct agent *agent, struct husk_error *err)
 	r = loop_add(agent->loop, ch->listen_fd, EPOLLIN, on_listen, ch, &ch->listen_src, err);
 	if (r < 0)
 		return r;
-	ch->vsockfwd_fd = open_vsockfwd(&agent->cfg);
 	return 0;
 }
 

@@ -104,6 +104,26 @@ def test_pid1_loads_listed_modules_in_order(agent_factory, pb, tmp_path):
         assert "husk-test" not in f.read()
 
 
+def test_pid1_loads_out_of_tree_modules_after_serving(agent_factory, pb, tmp_path):
+    # Modules in /lib/modules/extra/ (vsockfwd.ko) load in a child once the
+    # agent serves; the others before, whatever the list order.
+    husktest.require(os.path.isdir("/lib/modules"), "needs /lib/modules to mount over")
+    listing = tmp_path / "husk.list"
+    listing.write_text("/lib/modules/extra/late.ko\n/nonexistent/boot.ko\n")
+    agent = agent_factory(pid1=True, setup=(
+        f'mount -t tmpfs husk-test /lib/modules && cp "{listing}" /lib/modules/husk.list &&'))
+    assert check(agent, pb)
+    deadline = time.monotonic() + 10
+    while "module loader: not every" not in agent.read_log():
+        assert time.monotonic() < deadline, agent.read_log()
+        time.sleep(0.05)
+    log = agent.read_log()
+    boot = log.find("module /nonexistent/boot.ko: No such file")
+    serving = log.find("serving on")
+    late = log.find("module /lib/modules/extra/late.ko: No such file")
+    assert 0 <= boot < serving < late, log
+
+
 def test_pid1_runs_containers(agent_factory, pb, rootfs):
     from helpers import Sandbox
     agent = agent_factory(pid1=True)
