@@ -448,7 +448,12 @@ static bool sc_grace(struct ctx *c, const char *arg)
 	return ok;
 }
 
-/* module: vsockfwd.ko's counters as the guest shows them (needs /sys in the spec). */
+/*
+ * module: vsockfwd.ko's counters as the guest shows them (needs /sys in the
+ * spec).  The host attaches a process's streams while it runs (its output
+ * waits in the pipe meanwhile): the script waits a moment so that its own
+ * two are counted, not caught half attached between the three reads.
+ */
 static bool sc_module(struct ctx *c, const char *arg)
 {
 	unsigned long long active = 0, started = 0, finished = 0;
@@ -456,7 +461,7 @@ static bool sc_module(struct ctx *c, const char *arg)
 	struct run r;
 	bool ok;
 
-	run_once(c, "d=/sys/module/vsockfwd/parameters; if [ -d $d ]; then "
+	run_once(c, "sleep 1; d=/sys/module/vsockfwd/parameters; if [ -d $d ]; then "
 		 "echo 1 $(cat $d/active) $(cat $d/started) $(cat $d/finished); else echo 0; fi",
 		 NULL, 0, true, &r);
 	ok = r.status == 0 && sscanf(r.out, "%d %llu %llu %llu", &loaded, &active, &started,
