@@ -99,6 +99,19 @@ int oci_ctl_send(int fd, const void *msg, size_t len, const int *fds, size_t n_f
 	return 0;
 }
 
+void oci_ctl_send_stdio(int fd, const struct husk_stdio *stdio)
+{
+	int fds[3], n = 0;
+
+	fds[n++] = stdio->stdin_fd;
+	fds[n++] = stdio->stdout_fd;
+	if (stdio->stderr_fd >= 0)
+		fds[n++] = stdio->stderr_fd;
+	(void)oci_ctl_send(fd, n == 3 ? "ok 3" : "ok 2", 4, fds, (size_t)n);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
 ssize_t oci_ctl_recv(int fd, char *buf, size_t size, int *fds, size_t max_fds,
 		     size_t *n_fds)
 {

@@ -261,7 +261,7 @@ static bool handle_exec(struct monitor *m, int conn, const char *msg, size_t len
 	const char *args[256], *bundle = NULL;
 	size_t n_args = 0;
 	char exec_id[64];
-	int fds[3], n_fds = 0, r;
+	int r;
 
 	ctr = exec_target(m, msg, len, &bundle, &cg, &err);
 	if (!ctr) {
@@ -292,13 +292,7 @@ static bool handle_exec(struct monitor *m, int conn, const char *msg, size_t len
 		reply_error(conn, &err, r);
 		return false;
 	}
-	fds[n_fds++] = stdio.stdin_fd;
-	fds[n_fds++] = stdio.stdout_fd;
-	if (stdio.stderr_fd >= 0)
-		fds[n_fds++] = stdio.stderr_fd;
-	(void)oci_ctl_send(conn, n_fds == 3 ? "ok 3" : "ok 2", 4, fds, (size_t)n_fds);
-	for (int i = 0; i < n_fds; i++)
-		close(fds[i]);
+	oci_ctl_send_stdio(conn, &stdio);
 	slot->conn = conn;
 	slot->ctr = ctr;
 	slot->peer = peer_pid(conn);

@@ -253,7 +253,7 @@ bool oci_pod_join(struct oci_pod *pod, struct husk_sandbox *sb, int conn, const 
 	struct husk_stdio stdio = { -1, -1, -1 };
 	struct husk_error err = { 0 };
 	struct oci_pod_member *mb = NULL;
-	int fds[3], n_fds = 0, r;
+	int r;
 	pid_t peer = 0;
 
 	if (!pod->sandbox)
@@ -280,13 +280,7 @@ bool oci_pod_join(struct oci_pod *pod, struct husk_sandbox *sb, int conn, const 
 		send_error(conn, &err, r);
 		return false;
 	}
-	fds[n_fds++] = stdio.stdin_fd;
-	fds[n_fds++] = stdio.stdout_fd;
-	if (stdio.stderr_fd >= 0)
-		fds[n_fds++] = stdio.stderr_fd;
-	(void)oci_ctl_send(conn, n_fds == 3 ? "ok 3" : "ok 2", 4, fds, (size_t)n_fds);
-	for (int i = 0; i < n_fds; i++)
-		close(fds[i]);
+	oci_ctl_send_stdio(conn, &stdio);
 	mb->conn = conn;
 	mb->peer = peer;
 	oci_debug("sandbox: container %s joined (monitor %d)", mb->id, (int)peer);

@@ -128,6 +128,9 @@ void oci_stats_json(FILE *out, const struct husk_container_stats *st);
 int oci_ctl_listen(int dir_fd);
 int oci_ctl_connect(const char *root, const char *id);
 int oci_ctl_send(int fd, const void *msg, size_t len, const int *fds, size_t n_fds);
+/* Answer "ok N" with a process's N stdio fds (stdin, stdout[, stderr]), then
+ * close them: they are the receiver's now. */
+void oci_ctl_send_stdio(int fd, const struct husk_stdio *stdio);
 /* Receive one message (NUL-terminated in buf) and up to max_fds fds. */
 ssize_t oci_ctl_recv(int fd, char *buf, size_t size, int *fds, size_t max_fds,
 		     size_t *n_fds);
